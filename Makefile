@@ -1,0 +1,46 @@
+# Build a Transformer, piece by piece: every command a learner, an instructor or CI needs.
+# `make lab` and `make test` each set up .venv first; re-running them is fast when nothing changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-requirements
+
+.PHONY: setup lab test release instructor benchmark clean
+
+# The virtual environment is rebuilt only when requirements.txt changes.
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+	  | { grep -v "^WARNING: Location 'file:" || true; }
+	touch $(STAMP)
+
+# The repository root goes on the venv's path (a .pth file), so `autograder` imports
+# from any directory, including the Jupyter kernels that nbgrader starts.
+setup: $(STAMP)
+	@$(BIN)/python -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "transformer_course.pth").write_text("$(CURDIR)\n")'
+
+# Learners: open the course in JupyterLab on localhost.
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=course
+
+# Everyone: the whole test suite (project tests, then nbval over the reference notebooks).
+test: setup
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider solutions
+
+# Instructors: regenerate course/ from solutions/ (nbgrader's generate_assignment).
+release: setup
+	$(BIN)/python -m autograder release
+
+# Instructors: an nbgrader course directory in instructor/, one assignment per chapter.
+instructor: setup
+	$(BIN)/python -m autograder nbgrader-course instructor
+
+benchmark: setup
+	$(BIN)/python -m autograder.benchmark
+
+clean:
+	rm -rf $(VENV) .pytest_cache

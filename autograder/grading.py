@@ -1,0 +1,133 @@
+"""Grading: which chapter a notebook is, the plan of checks, running them, and scoring.
+
+The plan (each grader test's exercise and points) is read from the grader modules' source
+with ``ast``, so the process that scores never imports or runs learner code: it turns
+plain outcome records into a GradeResult. Running the graders (``run_graders``) happens in
+the sandboxed child (CLI) or in the learner's kernel (nbgrader's hidden cells).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+from pathlib import Path
+
+from autograder.exercises import CHAPTERS, EXERCISES, exercises_of
+from autograder.misconceptions import MISCONCEPTIONS
+from autograder.results import CheckResult, ExerciseResult, GradeResult
+
+PACKAGE = Path(__file__).resolve().parent
+PROJECT = PACKAGE.parent
+SOLUTIONS = PROJECT / "solutions"
+GRADERS = PACKAGE / "graders"
+
+
+def grader_path(chapter: str) -> Path:
+    return GRADERS / f"test_{chapter}.py"
+
+
+@functools.cache
+def plan(chapter: str) -> list[tuple[str, str, float]]:
+    """(test function, exercise id, points) for every grader test of the chapter."""
+    tree = ast.parse(grader_path(chapter).read_text(encoding="utf-8"))
+    constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                 for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    checks = []
+    for node in tree.body:
+        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+            continue
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", None) == "exercise":
+                exercise = decorator.args[0]
+                exercise = constants[exercise.id] if isinstance(exercise, ast.Name) else exercise.value
+                points = next(k.value.value for k in decorator.keywords if k.arg == "points")
+                checks.append((node.name, exercise, float(points)))
+    return checks
+
+
+def detect_chapter(path: Path) -> str | None:
+    """The chapter of a notebook: its metadata, else its cells' grade ids, else its file name."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        notebook = None
+    if isinstance(notebook, dict):
+        course = notebook.get("metadata", {}).get("course", {}) if isinstance(notebook.get("metadata"), dict) else {}
+        if isinstance(course, dict) and course.get("chapter") in CHAPTERS:
+            return course["chapter"]
+        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in notebook.get("cells", [])
+               if isinstance(c, dict) and isinstance(c.get("metadata"), dict)
+               and isinstance(c["metadata"].get("nbgrader"), dict)}
+        for exercise in EXERCISES.values():
+            if exercise.id in ids:
+                return exercise.chapter
+    stem = Path(path).stem
+    return next((c for c in CHAPTERS if stem.startswith(c) or c in stem), None)
+
+
+@functools.cache
+def load_reference(chapter: str):
+    from autograder.loader import load_notebook
+    reference = load_notebook(SOLUTIONS / CHAPTERS[chapter].notebook)
+    if reference.problems:
+        raise RuntimeError(f"the reference notebook of {chapter} does not load: {reference.problems}")
+    return reference
+
+
+def explain_missing(loaded_problems: list, name: str) -> str:
+    """Why a graded name is missing, pointing at the problems of its own cell first."""
+    exercise = next((e for e in EXERCISES.values() if e.name == name), None)
+    own = [p for p in loaded_problems if exercise and getattr(p, "grade_id", None) == exercise.id]
+    message = f"{name} is not defined"
+    if own or loaded_problems:
+        message += ": " + "; ".join(str(p) for p in (own or loaded_problems))
+    return message
+
+
+def run_graders(chapter: str, names: dict, explain=None, only=None, test_timeout=None, on_outcome=None):
+    """Run the chapter's grader tests against ``names`` in this process; return outcome records."""
+    import pytest
+
+    from autograder.pytest_plugin import GradingPlugin
+
+    plugin = GradingPlugin(chapter, names, load_reference(chapter), explain, only, test_timeout, on_outcome)
+    args = [str(grader_path(chapter)), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:nbval",
+            "-c", os.devnull, "--rootdir", str(GRADERS), "-W", "default", "--strict-markers"]
+    code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise RuntimeError(f"the graders of {chapter} could not run (pytest exit code {code})")
+    return plugin.outcomes
+
+
+def score(notebook: str, chapter: str, outcomes: list[dict], status: str = "ok", detail: str = "",
+          problems: list[str] = (), only: set[str] | None = None) -> GradeResult:
+    """Turn outcome records into points, check by check, following the plan (not the records)."""
+    by_test: dict[tuple[str, str], list[dict]] = {}
+    for outcome in outcomes:
+        by_test.setdefault((outcome.get("exercise"), outcome.get("test")), []).append(outcome)
+    result = GradeResult(notebook=notebook, chapter=chapter, status=status, detail=detail, problems=list(problems))
+    for exercise in exercises_of(chapter):
+        if only is not None and exercise.id not in only:
+            continue
+        checks = []
+        for test, exercise_id, points in plan(chapter):
+            if exercise_id != exercise.id:
+                continue
+            records = by_test.get((exercise_id, test), [])
+            failed = [r for r in records if r.get("outcome") != "passed"]
+            if failed:
+                first = failed[0]
+                checks.append(CheckResult(test, "failed", 0.0, points, str(first.get("message", ""))[:2000],
+                                          first.get("misconception") if first.get("misconception") in MISCONCEPTIONS
+                                          else None, str(first.get("trace", ""))[:4000]))
+            elif records:
+                checks.append(CheckResult(test, "passed", points, points))
+            else:
+                reason = f"not run: {detail or status}" if status != "ok" else "not run"
+                checks.append(CheckResult(test, "not_run", 0.0, points, reason))
+        result.exercises.append(ExerciseResult(exercise.id, exercise.name, sum(c.points for c in checks),
+                                               sum(c.max_points for c in checks), checks))
+    return result
+

@@ -1,0 +1,33 @@
+"""What nbgrader's hidden test cells call: the same graders as the CLI, run in the learner's kernel.
+
+nbgrader scores a test cell zero when it writes to stderr, and otherwise takes the cell's
+last value as partial credit. So ``grade_exercise`` captures everything the graders and the
+learner's code print or warn while they run, prints a short report (the reasons, never the
+tests' source) and returns the points, which the cell shows as its value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+from autograder.exercises import EXERCISES
+from autograder.grading import explain_missing, run_graders, score
+
+TEST_TIMEOUT = 60.0
+
+
+def grade_exercise(exercise_id: str, namespace: dict) -> float:
+    exercise = EXERCISES[exercise_id]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
+            warnings.catch_warnings(record=True):
+        outcomes = run_graders(exercise.chapter, namespace, lambda name: explain_missing([], name),
+                               only={exercise_id}, test_timeout=TEST_TIMEOUT)
+    result = score("this notebook", exercise.chapter, outcomes, only={exercise_id}).exercises[0]
+    print(f"{exercise_id}: {result.points:g}/{result.max_points:g} points")
+    for check in result.checks:
+        if check.outcome != "passed":
+            print(f"  - {check.test}: {check.message}")
+    return float(result.points)

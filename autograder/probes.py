@@ -1,0 +1,119 @@
+"""What graders probe with: random inputs, weight copying, comparisons that name misconceptions.
+
+A check compares the learner's value with the reference's. When they differ, it tries the
+misconception variants it was given on the same inputs; a variant that reproduces the
+learner's value names the misconception in the failure.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from autograder.misconceptions import MISCONCEPTIONS
+
+# Absolute and relative tolerances per dtype, as torch.testing uses them.
+TOLERANCES = {
+    torch.float64: (1e-7, 1e-7),
+    torch.float32: (1e-5, 1.3e-6),
+    torch.bfloat16: (1e-2, 1.6e-2),
+    torch.float16: (1e-3, 1e-3),
+}
+
+
+class CheckFailed(AssertionError):
+    """A grader check that failed; ``misconception`` is the catalogue id that explains it, if any."""
+
+    def __init__(self, message: str, misconception: str | None = None):
+        if misconception:
+            message += f" [misconception {misconception}: {MISCONCEPTIONS[misconception].hint}]"
+        super().__init__(message)
+        self.misconception = misconception
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(*shape, seed: int, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator(seed), dtype=torch.float64).to(dtype)
+
+
+def random_mask(*shape, seed: int, p_keep: float = 0.6) -> torch.Tensor:
+    return torch.rand(*shape, generator=generator(seed)) < p_keep
+
+
+def is_close(actual, expected) -> bool:
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return False
+    if actual.dtype != expected.dtype:
+        return False
+    atol, rtol = TOLERANCES.get(expected.dtype, (1e-5, 1e-5))
+    return torch.allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=False)
+
+
+def describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def check_close(actual, expected, what: str, variants: dict | None = None) -> None:
+    """Fail unless ``actual`` equals ``expected`` within the dtype's tolerance.
+
+    ``variants`` maps a misconception id to the value that misconception would produce on
+    the same inputs (or to a function computing it lazily).
+    """
+    if is_close(actual, expected):
+        return
+    if not isinstance(actual, torch.Tensor):
+        raise CheckFailed(f"{what}: expected {describe(expected)}, got {describe(actual)}")
+    if actual.shape != expected.shape:
+        raise CheckFailed(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
+                          diagnose(actual, variants))
+    if actual.dtype != expected.dtype:
+        raise CheckFailed(f"{what}: expected dtype {expected.dtype}, got {actual.dtype}")
+    if torch.isnan(actual).any() and not torch.isnan(expected).any():
+        raise CheckFailed(f"{what}: contains NaN where the reference has none", diagnose(actual, variants))
+    error = (actual.double() - expected.double()).abs().max().item()
+    raise CheckFailed(f"{what}: differs from the reference (largest difference {error:.3g})",
+                      diagnose(actual, variants))
+
+
+def diagnose(actual, variants: dict | None) -> str | None:
+    """The id of the first misconception whose variant reproduces ``actual``, else None."""
+    for misconception, value in (variants or {}).items():
+        if callable(value):
+            try:
+                value = value()
+            except Exception:
+                continue
+        if isinstance(value, tuple):
+            value = value[0]
+        if isinstance(value, torch.Tensor) and is_close(actual, value.to(actual.dtype)):
+            return misconception
+    return None
+
+
+def clones(*tensors, requires_grad: bool = False):
+    """Fresh leaf copies, so that the learner's code never touches the reference's inputs."""
+    return tuple(t.detach().clone().requires_grad_(requires_grad) for t in tensors)
+
+
+def call_learner(function, *args, what: str, **kwargs):
+    """Call learner code; turn an exception into a failed check that says where it came from."""
+    try:
+        return function(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except NotImplementedError as error:
+        raise CheckFailed(f"{what} is not implemented yet (it raises NotImplementedError)") from error
+    except Exception as error:
+        raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+
+
+def load_state(module, state_dict, what: str) -> None:
+    """Copy weights into the learner's module strictly: a renamed parameter fails and names its key."""
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except Exception as error:
+        raise CheckFailed(f"{what}: cannot load the reference's parameters ({error})".replace("\n", " "))

@@ -1,0 +1,247 @@
+# This file is generated automatically from autograder/loader.py by `make release`.
+# Don't edit it directly: edit autograder/loader.py and run `make release`.
+
+"""Load a Jupyter notebook as a namespace of its definitions, without running its demos.
+
+A code cell contributes its imports, functions, classes and constants: ``import`` and
+``from ... import`` statements, ``def`` and ``class`` statements, and assignments to
+UPPER_CASE names of two or more characters (``MAX_LEN``, not ``X``) or of inert values
+(literals, names, attributes, ``load_notebook(...)``).
+Everything else (training loops, plots, prints, visible checks) is skipped, so loading
+is fast and has no side effects beyond those of the definitions themselves.
+
+A broken notebook loads as far as it can: a cell with a syntax error keeps the statements
+around the broken one, and a statement that raises is reported and skipped. Each problem
+records its cell and that cell's nbgrader ``grade_id``, so a grader can say which exercise
+it belongs to.
+
+This module uses only the standard library: the student release ships a copy of it
+(course/notebook_loader.py) so that a later chapter can import a learner's earlier work:
+
+    from notebook_loader import load_notebook
+    MultiHeadAttention = load_notebook("02_multi_head_attention.ipynb").MultiHeadAttention
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import itertools
+import json
+import linecache
+import re
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["load_notebook", "LoadedNotebook", "Problem"]
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# PEP 8 constants; a single capital (X, Q, K, V) is a variable in math-style code, not a constant.
+_CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*[A-Z0-9]$")
+# A line at column 0 that continues the statement above it rather than starting a new one.
+_CONTINUATION = re.compile(r"^(\)|\]|\}|else\b|elif\b|except\b|finally\b|case\b)")
+_module_counter = itertools.count()
+
+
+@dataclass
+class Problem:
+    """Something in the notebook that could not be loaded."""
+
+    kind: str  # "not_a_notebook", "syntax_error" or "exception"
+    message: str
+    cell: int | None = None  # index in the notebook's list of cells
+    grade_id: str | None = None  # the cell's nbgrader grade_id, when it has one
+    line: int | None = None  # line within the cell, 1-based
+
+    def __str__(self) -> str:
+        where = "notebook" if self.cell is None else f"cell {self.cell}"
+        if self.grade_id:
+            where += f" ({self.grade_id})"
+        if self.line:
+            where += f", line {self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class LoadedNotebook:
+    """The definitions of one notebook: ``nb.name`` or ``nb["name"]``, plus what failed."""
+
+    path: Path
+    names: dict = field(repr=False)
+    problems: list[Problem] = field(default_factory=list)
+    # name -> (cell index, grade_id) of the cell that defined it last
+    defined_in: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        names = self.__dict__.get("names", {})
+        if name in names:
+            return names[name]
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(self.explain_missing(name))
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def explain_missing(self, name: str) -> str:
+        message = f"{self.path.name} does not define {name!r}"
+        if self.problems:
+            message += "; problems while loading it: " + "; ".join(map(str, self.problems))
+        return message
+
+
+def load_notebook(path: str | Path) -> LoadedNotebook:
+    """Load the definitions of the notebook at ``path``. Never raises for a broken notebook.
+
+    A relative path is relative to the current directory (a notebook's kernel starts in the
+    notebook's folder). The result's ``problems`` list what failed, cell by cell.
+    """
+    path = Path(path)
+    module = types.ModuleType(f"notebook_{_identifier(path.stem)}_{next(_module_counter)}")
+    module.__file__ = str(path)
+    module.__dict__["__builtins__"] = builtins
+    # Registered so that dataclasses, pickling and typing can find the module by name.
+    sys.modules[module.__name__] = module
+    loaded = LoadedNotebook(path=path, names=module.__dict__)
+
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        cells = notebook["cells"]
+        if not isinstance(cells, list):
+            raise TypeError("'cells' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        loaded.problems.append(Problem("not_a_notebook", f"cannot read {path.name} as a notebook: {error}"))
+        return loaded
+
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        grade_id = _grade_id(cell)
+        source = _cell_source(cell)
+        filename = f"<{path.name} cell {index}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        for node in _parse_salvaging(source, filename, loaded.problems, index, grade_id):
+            if not _is_definition(node):
+                continue
+            try:
+                exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), module.__dict__)
+            except BaseException as error:  # a learner's cell may raise anything, SystemExit included
+                if isinstance(error, KeyboardInterrupt):
+                    raise
+                loaded.problems.append(
+                    Problem("exception", f"{type(error).__name__}: {error}", index, grade_id, node.lineno)
+                )
+                continue
+            for name in _bound_names(node):
+                loaded.defined_in[name] = (index, grade_id)
+    return loaded
+
+
+def _identifier(text: str) -> str:
+    return re.sub(r"\W", "_", text)
+
+
+def _grade_id(cell: dict) -> str | None:
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def _cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(s for s in source if isinstance(s, str))
+    if not isinstance(source, str):
+        return ""
+    # IPython magics and shell escapes are not Python; blank them, keeping line numbers.
+    return "".join(
+        "\n" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines(True)
+    )
+
+
+def _parse_salvaging(source, filename, problems, cell, grade_id, line_offset=0, report=True):
+    """Parse a cell; on a syntax error keep the statements before and after the broken one."""
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as error:
+        bad = max((error.lineno or 1) - 1, 0)
+        if report:
+            problems.append(
+                Problem("syntax_error", f"SyntaxError: {error.msg}", cell, grade_id, bad + 1 + line_offset)
+            )
+        lines = source.splitlines(True)
+        starts = [i for i, line in enumerate(lines) if _starts_statement(line)]
+        before = max((i for i in starts if i <= bad), default=0)
+        after = min((i for i in starts if i > bad), default=len(lines))
+        nodes = []
+        if before > 0:
+            nodes += _parse_salvaging("".join(lines[:before]), filename, problems, cell, grade_id,
+                                      line_offset, report=False)
+        if after < len(lines):
+            nodes += _parse_salvaging("".join(lines[after:]), filename, problems, cell, grade_id,
+                                      line_offset + after, report=True)
+        return nodes
+    if line_offset:
+        ast.increment_lineno(tree, line_offset)
+    return tree.body
+
+
+def _starts_statement(line: str) -> bool:
+    return bool(line.strip()) and not line[0].isspace() and not line.startswith("#") \
+        and not _CONTINUATION.match(line)
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    if isinstance(node, _DEFINITIONS):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not all(_target_names(t) for t in targets):
+            return False  # assignments to attributes or items are side effects, not definitions
+        names = [n for t in targets for n in _target_names(t)]
+        if all(_CONSTANT_NAME.match(n) for n in names):
+            return True
+        return node.value is not None and _is_inert(node.value)
+    return False
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
+        return [e.id for e in target.elts]
+    return []
+
+
+def _is_inert(expr: ast.expr) -> bool:
+    """A value that costs nothing to compute: a literal, a name, or loading another notebook."""
+    if isinstance(expr, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(expr, ast.Attribute):
+        return _is_inert(expr.value)
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        return all(_is_inert(e) for e in expr.elts)
+    if isinstance(expr, ast.Dict):
+        return all(_is_inert(e) for e in expr.keys + expr.values if e is not None)
+    if isinstance(expr, ast.UnaryOp):
+        return _is_inert(expr.operand)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return called == "load_notebook" and all(_is_inert(a) for a in expr.args)
+    return False
+
+
+def _bound_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [n for t in targets for n in _target_names(t)]

@@ -1,0 +1,47 @@
+"""Shared helpers for the project's own tests."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+SOLUTIONS = PROJECT / "solutions"
+COURSE = PROJECT / "course"
+
+
+def code_cell(source: str, grade_id: str | None = None, **nbgrader) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3, **nbgrader}
+    return cell
+
+
+def write_notebook(path: Path, cells, chapter: str | None = None) -> Path:
+    notebook = nbformat.v4.new_notebook(cells=list(cells))
+    if chapter:
+        notebook.metadata["course"] = {"chapter": chapter}
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def edited_solution(tmp_path: Path, chapter: str, replacements, name: str | None = None) -> Path:
+    """A copy of a reference notebook with each (old, new) replaced exactly once in its code cells."""
+    notebook = json.loads((SOLUTIONS / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+    for old, new in replacements:
+        hits = [c for c in notebook["cells"] if c["cell_type"] == "code" and old in "".join(c["source"])]
+        assert len(hits) == 1, f"{old!r} occurs in {len(hits)} code cells of {chapter}, expected exactly one"
+        source = "".join(hits[0]["source"])
+        assert source.count(old) == 1, f"{old!r} occurs more than once in its cell"
+        hits[0]["source"] = source.replace(old, new)
+    path = tmp_path / (name or f"{chapter}.ipynb")
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def make_notebook(tmp_path):
+    def make(*cells, name="notebook.ipynb", chapter=None):
+        return write_notebook(tmp_path / name, cells, chapter)
+    return make

@@ -1,0 +1,93 @@
+"""The CLI grades one notebook in a child process: full marks for the reference, zero without a
+crash for the untouched release, and a result that says so for a hang or a crash."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder.exercises import CHAPTERS, exercises_of
+from autograder.sandbox import grade_submission
+from conftest import COURSE, PROJECT, SOLUTIONS, code_cell
+
+CHAPTER = "01_self_attention"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=PROJECT, capture_output=True, text=True)
+
+
+def test_grade_prints_a_table_and_writes_json(tmp_path):
+    out = tmp_path / "result.json"
+    done = cli("grade", str(SOLUTIONS / f"{CHAPTER}.ipynb"), "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "total                              10/10" in done.stdout
+    result = json.loads(out.read_text())
+    assert (result["status"], result["chapter"], result["total"], result["max_total"]) == ("ok", CHAPTER, 10, 10)
+    assert [e["id"] for e in result["exercises"]] == [e.id for e in exercises_of(CHAPTER)]
+    for exercise in result["exercises"]:
+        assert exercise["points"] == exercise["max_points"] > 0
+        assert {"test", "outcome", "message", "misconception", "points", "max_points"} <= set(exercise["checks"][0])
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_reference_gets_full_marks(chapter):
+    result = grade_submission(SOLUTIONS / f"{chapter}.ipynb")
+    assert result.status == "ok" and result.problems == []
+    assert result.total == result.max_total == sum(e.points for e in exercises_of(chapter))
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_untouched_release_gets_zero_without_crashing(chapter):
+    result = grade_submission(COURSE / f"{chapter}.ipynb")
+    assert result.status == "ok" and result.total == 0
+    for exercise in result.exercises:
+        assert all(c.outcome == "failed" and c.message for c in exercise.checks)
+
+
+def test_chapter_is_recognised_without_metadata_from_grade_ids(tmp_path):
+    notebook = json.loads((SOLUTIONS / f"{CHAPTER}.ipynb").read_text())
+    notebook["metadata"].pop("course")
+    path = tmp_path / "renamed.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert grade_submission(path).chapter == CHAPTER
+
+
+def test_a_notebook_of_no_chapter_is_invalid(make_notebook):
+    result = grade_submission(make_notebook(code_cell("x = 1"), name="other_course.ipynb"))
+    assert (result.status, result.exercises) == ("invalid", [])
+
+
+def test_an_endless_loop_in_a_solution_is_stopped_and_reported(make_notebook):
+    path = make_notebook(
+        code_cell("def causal_mask(n, device=None):\n    while True:\n        pass\n", "ex01_causal_mask"),
+        chapter=CHAPTER)
+    result = grade_submission(path, test_timeout=2)
+    assert result.status == "ok"
+    [causal] = [e for e in result.exercises if e.id == "ex01_causal_mask"]
+    assert causal.points == 0 and "longer than 2 s" in causal.checks[0].message
+
+
+def test_a_hang_at_load_time_times_out_and_still_reports_every_exercise(make_notebook):
+    path = make_notebook(code_cell("import time\nclass Slow:\n    time.sleep(60)\n"), chapter=CHAPTER)
+    result = grade_submission(path, timeout=8)
+    assert result.status == "timeout" and result.total == 0
+    assert [e.id for e in result.exercises] == [e.id for e in exercises_of(CHAPTER)]
+    assert all(c.outcome == "not_run" for e in result.exercises for c in e.checks)
+
+
+def test_a_process_exit_is_a_crash_with_partial_results(make_notebook):
+    reference = (SOLUTIONS / f"{CHAPTER}.ipynb")
+    from autograder import load_notebook
+    import inspect
+    causal = inspect.getsource(load_notebook(reference).causal_mask)
+    path = make_notebook(
+        code_cell("import torch"),
+        code_cell(causal, "ex01_causal_mask"),
+        code_cell("import os\ndef masked_softmax(X, valid_lens):\n    os._exit(7)\n", "ex01_masked_softmax"),
+        chapter=CHAPTER)
+    result = grade_submission(path)
+    assert result.status == "crashed" and "code 7" in result.detail
+    points = {e.id: e.points for e in result.exercises}
+    assert points["ex01_causal_mask"] == 1 and points["ex01_masked_softmax"] == 0

@@ -1,0 +1,45 @@
+"""Each buggy submission loses exactly the points of the exercise it breaks and is diagnosed."""
+
+import importlib
+import pkgutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import mutants
+from autograder.sandbox import grade_submission
+from conftest import edited_solution
+
+CATALOGUE = [m for info in pkgutil.iter_modules(mutants.__path__)
+             for m in importlib.import_module(f"mutants.{info.name}").MUTANTS]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every mutant graded once through the sandbox, two at a time."""
+    folder = tmp_path_factory.mktemp("mutants")
+
+    def grade(mutant):
+        path = edited_solution(folder, mutant.chapter, mutant.replacements,
+                               name=f"{mutant.chapter}__{mutant.misconception}.ipynb")
+        return grade_submission(path, chapter=mutant.chapter)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip((m.misconception for m in CATALOGUE), pool.map(grade, CATALOGUE)))
+
+
+def test_catalogue_names_distinct_misconceptions():
+    from autograder.misconceptions import MISCONCEPTIONS
+    names = [m.misconception for m in CATALOGUE]
+    assert len(names) == len(set(names))
+    assert set(names) <= set(MISCONCEPTIONS)
+
+
+@pytest.mark.parametrize("mutant", CATALOGUE, ids=lambda m: f"{m.chapter}:{m.misconception}")
+def test_mutant_loses_its_exercise_points_and_is_diagnosed(graded, mutant):
+    result = graded[mutant.misconception]
+    assert result.status == "ok", result.detail
+    lost = {e.id: e.max_points - e.points for e in result.exercises if e.points < e.max_points}
+    assert lost == mutant.loses
+    named = {c.misconception for e in result.exercises for c in e.checks if c.outcome == "failed"}
+    assert mutant.misconception in named, f"diagnosed {named or 'nothing'}"

@@ -1,0 +1,79 @@
+"""The loader: definitions without demos, and broken notebooks loaded as far as they go."""
+
+import pytest
+
+from autograder import load_notebook
+from autograder.exercises import CHAPTERS, exercises_of
+from conftest import SOLUTIONS, code_cell
+
+
+def test_keeps_definitions_and_skips_demos(make_notebook, tmp_path):
+    marker = tmp_path / "demo-ran"
+    path = make_notebook(
+        code_cell("import math\nfrom math import sqrt as root\nLIMIT = 3\nname = 'inert'\n"),
+        code_cell(f"def f(x):\n    return root(x) * LIMIT\n\nopen({str(marker)!r}, 'w').write('x')\n"
+                  "trained = f(4)\nprint('demo')"),
+        code_cell("class C:\n    size = LIMIT\n"),
+    )
+    nb = load_notebook(path)
+    assert nb.problems == []
+    assert nb.f(4) == 6.0 and nb.C.size == 3 and nb.name == "inert" and "math" in nb
+    assert "trained" not in nb  # a computed value is a demo, not a definition
+    assert not marker.exists()  # and top-level calls never run
+
+
+def test_syntax_error_keeps_the_statements_around_it(make_notebook):
+    path = make_notebook(
+        code_cell("def before():\n    return 1\n\ndef broken(:\n    pass\n\ndef after():\n    return 2\n",
+                  grade_id="ex_cell"),
+        code_cell("def elsewhere():\n    return 3\n"),
+    )
+    nb = load_notebook(path)
+    assert nb.before() == 1 and nb.after() == 2 and nb.elsewhere() == 3
+    [problem] = nb.problems
+    assert (problem.kind, problem.cell, problem.grade_id, problem.line) == ("syntax_error", 0, "ex_cell", 4)
+    assert "broken" not in nb
+
+
+def test_a_statement_that_raises_is_reported_and_the_rest_loads(make_notebook):
+    path = make_notebook(
+        code_cell("import no_such_module_anywhere\n\ndef still_here():\n    return 'ok'\n", grade_id="ex_a"),
+        code_cell("class Bad:\n    value = 1 / 0\n", grade_id="ex_b"),
+    )
+    nb = load_notebook(path)
+    assert nb.still_here() == "ok"
+    kinds = [(p.kind, p.grade_id, p.message.split(":")[0]) for p in nb.problems]
+    assert kinds == [("exception", "ex_a", "ModuleNotFoundError"), ("exception", "ex_b", "ZeroDivisionError")]
+    with pytest.raises(AttributeError, match="does not define 'Bad'.*ZeroDivisionError"):
+        nb.Bad
+
+
+def test_system_exit_in_a_cell_is_a_problem_not_an_exit(make_notebook):
+    nb = load_notebook(make_notebook(code_cell("import sys\nclass A:\n    sys.exit(3)\n\nX = 1\n")))
+    assert nb.X == 1 and nb.problems[0].message.startswith("SystemExit")
+
+
+def test_magics_and_shell_escapes_are_skipped(make_notebook):
+    nb = load_notebook(make_notebook(code_cell("%matplotlib inline\n!ls\ndef g():\n    return 5\n")))
+    assert nb.problems == [] and nb.g() == 5
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"cells": 3}'])
+def test_a_file_that_is_not_a_notebook_loads_empty_with_a_problem(tmp_path, content):
+    path = tmp_path / "broken.ipynb"
+    path.write_text(content)
+    nb = load_notebook(path)
+    assert nb.defined_in == {} and [p.kind for p in nb.problems] == ["not_a_notebook"]
+
+
+def test_a_missing_file_is_a_problem(tmp_path):
+    assert load_notebook(tmp_path / "absent.ipynb").problems[0].kind == "not_a_notebook"
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_reference_notebooks_load_cleanly_with_every_graded_name(chapter):
+    nb = load_notebook(SOLUTIONS / f"{chapter}.ipynb")
+    assert nb.problems == []
+    for exercise in exercises_of(chapter):
+        cell, grade_id = nb.defined_in[exercise.name]
+        assert grade_id == exercise.id, f"{exercise.name} must be defined in the cell {exercise.id}"
