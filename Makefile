@@ -40,7 +40,7 @@ instructor: setup
 	$(BIN)/python -m autograder nbgrader-course instructor
 
 benchmark: setup
-	$(BIN)/python -m autograder.benchmark
+	$(BIN)/python -m autograder.benchmarks.grading
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -32,8 +32,9 @@ class Exercise:
     chapter: str
     name: str  # the graded name the learner defines
     points: int
-    # Smaller exercises of the chapter that this one calls: while it is graded, the
-    # reference versions are bound in the learner's namespace, so one bug costs points once.
+    # Graded names (of this chapter or an earlier one) that this exercise calls: while it is
+    # graded, their reference versions are bound in the learner's namespace, so one bug
+    # costs points once, on its own exercise.
     uses: tuple[str, ...] = ()
 
     @property
@@ -45,18 +46,31 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-CHAPTERS = {c.id: c for c in [
-    Chapter("01_self_attention", "Self-attention"),
-]}
-
-EXERCISES = {e.id: e for e in [
-    Exercise("ex01_scaled_dot_product_attention", "01_self_attention", "scaled_dot_product_attention", 4),
-    Exercise("ex01_causal_mask", "01_self_attention", "causal_mask", 1),
-    Exercise("ex01_masked_softmax", "01_self_attention", "masked_softmax", 2),
-    Exercise("ex01_self_attention", "01_self_attention", "SelfAttention", 3,
-             uses=("scaled_dot_product_attention",)),
-]}
+CHAPTERS: dict[str, Chapter] = {}
+EXERCISES: dict[str, Exercise] = {}
 
 
 def exercises_of(chapter: str) -> list[Exercise]:
     return [e for e in EXERCISES.values() if e.chapter == chapter]
+
+
+def exercise_defining(name: str) -> Exercise | None:
+    """The exercise whose graded name is ``name`` (graded names are unique across the course)."""
+    return next((e for e in EXERCISES.values() if e.name == name), None)
+
+
+def add_chapter(chapter_id: str, title: str, exercises: list[tuple]) -> None:
+    """Register a chapter and its exercises, each (id, graded name, points[, uses])."""
+    CHAPTERS[chapter_id] = Chapter(chapter_id, title)
+    for exercise_id, name, points, *uses in exercises:
+        EXERCISES[exercise_id] = Exercise(exercise_id, chapter_id, name, points, tuple(uses[0]) if uses else ())
+
+
+# One block per chapter, in chapter order.
+
+add_chapter("01_self_attention", "Self-attention", [
+    ("ex01_scaled_dot_product_attention", "scaled_dot_product_attention", 4),
+    ("ex01_causal_mask", "causal_mask", 1),
+    ("ex01_masked_softmax", "masked_softmax", 2),
+    ("ex01_self_attention", "SelfAttention", 3, ["scaled_dot_product_attention"]),
+])

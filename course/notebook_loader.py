@@ -99,9 +99,10 @@ def load_notebook(path: str | Path) -> LoadedNotebook:
     """Load the definitions of the notebook at ``path``. Never raises for a broken notebook.
 
     A relative path is relative to the current directory (a notebook's kernel starts in the
-    notebook's folder). The result's ``problems`` list what failed, cell by cell.
+    notebook's folder); a bare file name not found there is also looked for in nbgrader's
+    layout, ``../<stem>/<name>``. The result's ``problems`` list what failed, cell by cell.
     """
-    path = Path(path)
+    path = _locate(Path(path))
     module = types.ModuleType(f"notebook_{_identifier(path.stem)}_{next(_module_counter)}")
     module.__file__ = str(path)
     module.__dict__["__builtins__"] = builtins
@@ -140,6 +141,15 @@ def load_notebook(path: str | Path) -> LoadedNotebook:
             for name in _bound_names(node):
                 loaded.defined_in[name] = (index, grade_id)
     return loaded
+
+
+def _locate(path: Path) -> Path:
+    """``path``, or for a bare notebook name that is not here, nbgrader's layout of one folder
+    per assignment: ``../02_multi_head_attention/02_multi_head_attention.ipynb``."""
+    if path.exists() or path.is_absolute() or len(path.parts) != 1:
+        return path
+    sibling = Path("..") / path.stem / path.name
+    return sibling if sibling.exists() else path
 
 
 def _identifier(text: str) -> str:

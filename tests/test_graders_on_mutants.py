@@ -2,7 +2,6 @@
 
 import importlib
 import pkgutil
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -14,20 +13,6 @@ CATALOGUE = [m for info in pkgutil.iter_modules(mutants.__path__)
              for m in importlib.import_module(f"mutants.{info.name}").MUTANTS]
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every mutant graded once through the sandbox, two at a time."""
-    folder = tmp_path_factory.mktemp("mutants")
-
-    def grade(mutant):
-        path = edited_solution(folder, mutant.chapter, mutant.replacements,
-                               name=f"{mutant.chapter}__{mutant.misconception}.ipynb")
-        return grade_submission(path, chapter=mutant.chapter)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip((m.misconception for m in CATALOGUE), pool.map(grade, CATALOGUE)))
-
-
 def test_catalogue_names_distinct_misconceptions():
     from autograder.misconceptions import MISCONCEPTIONS
     names = [m.misconception for m in CATALOGUE]
@@ -36,8 +21,9 @@ def test_catalogue_names_distinct_misconceptions():
 
 
 @pytest.mark.parametrize("mutant", CATALOGUE, ids=lambda m: f"{m.chapter}:{m.misconception}")
-def test_mutant_loses_its_exercise_points_and_is_diagnosed(graded, mutant):
-    result = graded[mutant.misconception]
+def test_mutant_loses_its_exercise_points_and_is_diagnosed(tmp_path, mutant):
+    path = edited_solution(tmp_path, mutant.chapter, mutant.replacements)
+    result = grade_submission(path, chapter=mutant.chapter)
     assert result.status == "ok", result.detail
     lost = {e.id: e.max_points - e.points for e in result.exercises if e.points < e.max_points}
     assert lost == mutant.loses

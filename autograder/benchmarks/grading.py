@@ -1,6 +1,6 @@
 """Benchmark: seconds to grade one chapter-1 submission with the CLI and with nbgrader autograde.
 
-    python -m autograder.benchmark [--repeat N]
+    python -m autograder.benchmarks.grading [--repeat N]
 
 Prints figures and the targets they are measured against; it asserts nothing.
 """
