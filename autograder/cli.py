@@ -17,12 +17,26 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("submission", type=Path)
     grade.add_argument("--json", type=Path, metavar="OUT.json", help="also write the full result as JSON")
     grade.add_argument("--chapter", help="the chapter id (default: recognised from the notebook)")
-    grade.add_argument("--timeout", type=float, default=sandbox.DEFAULT_TIMEOUT,
-                       help="seconds for the whole submission (default %(default)s)")
-    grade.add_argument("--test-timeout", type=float, default=sandbox.DEFAULT_TEST_TIMEOUT,
-                       help="seconds for one grader test (default %(default)s)")
-    grade.add_argument("--memory-gb", type=float, default=sandbox.DEFAULT_MEMORY / 2**30,
-                       help="address-space limit of the grading process (default %(default)s)")
+
+    every = commands.add_parser("grade-all", help="grade a whole class, in parallel, resuming where it stopped")
+    every.add_argument("submissions", type=Path, help="nbgrader's submitted/, or a folder of notebooks")
+    every.add_argument("--out", type=Path, default=Path("grading-results"),
+                       help="where per-student JSON, class.csv, the summary and feedback go (default %(default)s)")
+    every.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: the number of cores)")
+    every.add_argument("--scheduler", metavar="ADDRESS", help="grade on a Dask distributed cluster instead")
+    every.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sub in (grade, every):
+        _limits(sub)
+
+    export = commands.add_parser("export-gradebook", help="write grade-all's results into an nbgrader gradebook")
+    export.add_argument("results", type=Path, help="the --out folder of grade-all")
+    export.add_argument("course", type=Path, help="the nbgrader course directory (holds gradebook.db)")
+
+    bundle = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
+    bundle.add_argument("--out", type=Path, default=Path("gradescope.zip"))
+    run = commands.add_parser("gradescope-run", help="(what run_autograder calls on Gradescope)")
+    run.add_argument("submission", type=Path)
+    run.add_argument("results", type=Path)
 
     commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
 
@@ -32,6 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "grade-all":
+        return _grade_all(args)
+    if args.command == "export-gradebook":
+        from autograder.classroom import read_records
+        from autograder.gradebook import export_to_gradebook
+        count = export_to_gradebook(read_records(args.results), args.course)
+        print(f"wrote {count} submissions into {args.course / 'gradebook.db'}")
+        return 0
+    if args.command == "gradescope":
+        from autograder.gradescope import build_bundle
+        print(f"wrote {build_bundle(args.out)}")
+        return 0
+    if args.command == "gradescope-run":
+        from autograder.gradescope import run
+        data = run(args.submission, args.results)
+        print(f"score {data['score']:g}: {args.results}")
+        return 0
     if args.command == "release":
         from autograder.release import release_course
         for path in release_course():
@@ -45,12 +76,36 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _limits(parser) -> None:
+    parser.add_argument("--timeout", type=float, default=sandbox.DEFAULT_TIMEOUT,
+                        help="seconds for a whole submission (default %(default)s)")
+    parser.add_argument("--test-timeout", type=float, default=sandbox.DEFAULT_TEST_TIMEOUT,
+                        help="seconds for one grader test (default %(default)s)")
+    parser.add_argument("--memory-gb", type=float, default=sandbox.DEFAULT_MEMORY / 2**30,
+                        help="address-space limit of each grading process (default %(default)s)")
+
+
+def _limit_kwargs(args) -> dict:
+    return {"timeout": args.timeout, "test_timeout": args.test_timeout, "memory": int(args.memory_gb * 2**30)}
+
+
+def _grade_all(args) -> int:
+    from autograder.classroom import grade_class
+    if not args.submissions.is_dir():
+        print(f"error: {args.submissions} is not a directory", file=sys.stderr)
+        return 2
+    records = grade_class(args.submissions, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                          progress=not args.quiet, **_limit_kwargs(args))
+    print(f"graded {len(records)} submissions: {args.out / 'class.csv'}, {args.out / 'summary.md'}, "
+          f"{args.out / 'feedback'}/")
+    return 0
+
+
 def _grade(args) -> int:
     if not args.submission.is_file():
         print(f"error: {args.submission} is not a file", file=sys.stderr)
         return 2
-    result = sandbox.grade_submission(args.submission, chapter=args.chapter, timeout=args.timeout,
-                                      test_timeout=args.test_timeout, memory=int(args.memory_gb * 2**30))
+    result = sandbox.grade_submission(args.submission, chapter=args.chapter, **_limit_kwargs(args))
     print(result.table())
     if args.json:
         args.json.write_text(result.to_json() + "\n", encoding="utf-8")

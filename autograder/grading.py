@@ -76,6 +76,28 @@ def load_reference(chapter: str):
     return reference
 
 
+@functools.cache
+def secret_lines(chapter: str) -> frozenset[str]:
+    """Lines of the graders' and the reference's code that feedback must never quote."""
+    lines = set(grader_path(chapter).read_text(encoding="utf-8").splitlines())
+    notebook = json.loads((SOLUTIONS / CHAPTERS[chapter].notebook).read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "code":
+            lines.update("".join(cell["source"]).splitlines())
+    return frozenset(s for s in (line.strip() for line in lines) if len(s) >= 20)
+
+
+def redact(outcome: dict, chapter: str) -> dict:
+    """The outcome with any quotation of hidden source removed from its message."""
+    message = str(outcome.get("message", ""))
+    leaked = [line for line in secret_lines(chapter) if line in message]
+    if not leaked:
+        return outcome
+    for line in sorted(leaked, key=len, reverse=True):
+        message = message.replace(line, "[hidden]")
+    return {**outcome, "message": message, "trace": "[a message quoting the hidden source was redacted]"}
+
+
 def explain_missing(loaded_problems: list, name: str) -> str:
     """Why a graded name is missing, pointing at the problems of its own cell first."""
     exercise = next((e for e in EXERCISES.values() if e.name == name), None)
@@ -125,7 +147,7 @@ def score(notebook: str, chapter: str, outcomes: list[dict], status: str = "ok",
             elif records:
                 checks.append(CheckResult(test, "passed", points, points))
             else:
-                reason = f"not run: {detail or status}" if status != "ok" else "not run"
+                reason = f"not run: grading ended early ({status})" if status != "ok" else "not run"
                 checks.append(CheckResult(test, "not_run", 0.0, points, reason))
         result.exercises.append(ExerciseResult(exercise.id, exercise.name, sum(c.points for c in checks),
                                                sum(c.max_points for c in checks), checks))

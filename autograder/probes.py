@@ -20,6 +20,15 @@ TOLERANCES = {
 }
 
 
+# Set by the grading child to an autograder.guard.NamespaceGuard: every call into learner code
+# is followed by undoing whatever that code patched.
+GUARD = None
+
+
+class GraderTimeout(Exception):
+    """Raised inside a test that ran past its time limit."""
+
+
 class CheckFailed(AssertionError):
     """A grader check that failed; ``misconception`` is the catalogue id that explains it, if any."""
 
@@ -103,12 +112,15 @@ def call_learner(function, *args, what: str, **kwargs):
     """Call learner code; turn an exception into a failed check that says where it came from."""
     try:
         return function(*args, **kwargs)
-    except CheckFailed:
+    except (CheckFailed, GraderTimeout):
         raise
     except NotImplementedError as error:
         raise CheckFailed(f"{what} is not implemented yet (it raises NotImplementedError)") from error
-    except Exception as error:
+    except BaseException as error:  # SystemExit and KeyboardInterrupt from learner code are results too
         raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+    finally:
+        if GUARD is not None:
+            GUARD.restore()
 
 
 def load_state(module, state_dict, what: str) -> None:

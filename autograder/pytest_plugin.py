@@ -20,7 +20,9 @@ import types
 
 import pytest
 
+from autograder import probes
 from autograder.exercises import EXERCISES, exercise_defining, exercises_of
+from autograder.probes import CheckFailed, GraderTimeout
 
 MARKER = "exercise(id, points): the exercise a grader test belongs to and the points it is worth"
 
@@ -29,10 +31,6 @@ def reference_definition(name: str):
     """The reference version of a graded name, from whichever chapter grades it."""
     from autograder.grading import load_reference
     return load_reference(exercise_defining(name).chapter).names[name]
-
-
-class GraderTimeout(Exception):
-    """Raised inside a test that ran past its time limit."""
 
 
 class GradingPlugin:
@@ -94,8 +92,14 @@ class GradingPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
-        with _time_limit(self.test_timeout):
-            return (yield)
+        _restore_namespaces()
+        try:
+            with _time_limit(self.test_timeout):
+                return (yield)
+        except (KeyboardInterrupt, SystemExit) as error:  # raised by learner code: a failed check
+            raise CheckFailed(f"your code raised {type(error).__name__}") from None
+        finally:
+            _restore_namespaces()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -107,6 +111,11 @@ class GradingPlugin:
             if self.on_outcome:
                 self.on_outcome(outcome)
         return report
+
+
+def _restore_namespaces():
+    if probes.GUARD is not None:
+        probes.GUARD.restore()
 
 
 def _exercise_marker(item):

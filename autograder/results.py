@@ -42,6 +42,7 @@ class GradeResult:
     detail: str = ""
     exercises: list[ExerciseResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the loader could not load
+    warnings: list[str] = field(default_factory=list)  # for the instructor: something to check by hand
     seconds: float = 0.0
 
     @property
@@ -83,7 +84,14 @@ class GradeResult:
         lines.append(f"  {'total'.ljust(width)}  {_num(self.total)}/{_num(self.max_total)}")
         for problem in self.problems:
             lines.append(f"  loader: {problem}")
+        for warning in self.warnings:
+            lines.append(f"  WARNING: {warning}")
         return "\n".join(lines)
+
+
+def safe_name(name: str) -> str:
+    """A student id turned into a file or folder name that cannot escape its directory."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "_"
 
 
 def _num(x: float) -> str:

@@ -95,7 +95,7 @@ class LoadedNotebook:
         return message
 
 
-def load_notebook(path: str | Path) -> LoadedNotebook:
+def load_notebook(path: str | Path, catch_interrupts: bool = False, after_statement=None) -> LoadedNotebook:
     """Load the definitions of the notebook at ``path``. Never raises for a broken notebook.
 
     A relative path is relative to the current directory (a notebook's kernel starts in the
@@ -132,12 +132,15 @@ def load_notebook(path: str | Path) -> LoadedNotebook:
             try:
                 exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), module.__dict__)
             except BaseException as error:  # a learner's cell may raise anything, SystemExit included
-                if isinstance(error, KeyboardInterrupt):
+                if isinstance(error, KeyboardInterrupt) and not catch_interrupts:
                     raise
                 loaded.problems.append(
                     Problem("exception", f"{type(error).__name__}: {error}", index, grade_id, node.lineno)
                 )
                 continue
+            finally:
+                if after_statement is not None:
+                    after_statement()
             for name in _bound_names(node):
                 loaded.defined_in[name] = (index, grade_id)
     return loaded
