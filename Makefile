@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: setup lab test release instructor benchmark clean
+.PHONY: setup browser lab test release instructor book benchmark clean
 
 # The virtual environment is rebuilt only when requirements.txt changes.
 $(STAMP): requirements.txt
@@ -26,8 +26,15 @@ setup: $(STAMP)
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=course
 
-# Everyone: the whole test suite (project tests, then nbval over the reference notebooks).
-test: setup
+# Headless Chromium and its driver, Debian's packages, for the site's browser test (tests/test_book.py).
+# Installed once, when missing; CI runs as root.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+# Everyone: the whole test suite (project tests, the site's build and browser test among them,
+# then nbval over the reference notebooks).
+test: setup browser
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider solutions
 
@@ -39,8 +46,15 @@ release: setup
 instructor: setup
 	$(BIN)/python -m autograder nbgrader-course instructor
 
+# The course site, built from the notebooks without running them: the learner's edition in
+# book/_build/html; `make book EDITION=instructor` builds the one with the solutions, in
+# book/_build/instructor/html.
+EDITION ?= learner
+book: setup
+	$(BIN)/python -m autograder.site --edition $(EDITION)
+
 benchmark: setup
 	$(BIN)/python -m autograder.benchmarks.grading
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache book/_build
