@@ -22,9 +22,10 @@ $(STAMP): requirements.txt
 setup: $(STAMP)
 	@$(BIN)/python -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "transformer_course.pth").write_text("$(CURDIR)\n")'
 
-# Learners: open the course in JupyterLab on localhost.
+# Learners: open the course in JupyterLab on localhost (LAB_ARGS: more options, e.g. --port=8890).
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=course
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=course \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Headless Chromium and its driver, Debian's packages, for the site's browser test (tests/test_book.py).
 # Installed once, when missing; CI runs as root.

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--json", type=Path, metavar="OUT.json", help="also write the full result as JSON")
     grade.add_argument("--chapter", help="the chapter id (default: recognised from the notebook)")
 
+    compare = commands.add_parser("diff", help="run a notebook with nbval against the reference's outputs")
+    compare.add_argument("submission", type=Path)
+
     every = commands.add_parser("grade-all", help="grade a whole class, in parallel, resuming where it stopped")
     every.add_argument("submissions", type=Path, help="nbgrader's submitted/, or a folder of notebooks")
     every.add_argument("--out", type=Path, default=Path("grading-results"),
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade":
         return _grade(args)
+    if args.command == "diff":
+        from autograder.nbval_diff import diff
+        return diff(args.submission)
     if args.command == "grade-all":
         return _grade_all(args)
     if args.command == "export-gradebook":

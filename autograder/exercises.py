@@ -74,3 +74,18 @@ add_chapter("01_self_attention", "Self-attention", [
     ("ex01_masked_softmax", "masked_softmax", 2),
     ("ex01_self_attention", "SelfAttention", 3, ["scaled_dot_product_attention"]),
 ])
+
+add_chapter("02_multi_head_attention", "Multi-head attention", [
+    ("ex02_transpose_qkv", "transpose_qkv", 2),
+    ("ex02_transpose_output", "transpose_output", 2),
+    ("ex02_multi_head_attention", "MultiHeadAttention", 8, ["transpose_qkv", "transpose_output"]),
+    ("ex02_load_from_torch", "load_from_torch", 3),
+])
+
+add_chapter("03_add_and_norm", "Add & Norm", [
+    ("ex03_layer_norm", "layer_norm", 4),
+    ("ex03_dropout", "dropout", 4),
+    ("ex03_add_norm", "AddNorm", 3),
+    ("ex03_position_wise_ffn", "PositionWiseFFN", 2),
+    ("ex03_encoder_block", "EncoderBlock", 5, ["MultiHeadAttention", "AddNorm", "PositionWiseFFN"]),
+])

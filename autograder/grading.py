@@ -12,6 +12,7 @@ import ast
 import functools
 import json
 import os
+import threading
 from pathlib import Path
 
 from autograder.exercises import CHAPTERS, EXERCISES, exercises_of
@@ -24,6 +25,11 @@ SOLUTIONS = PROJECT / "solutions"
 GRADERS = PACKAGE / "graders"
 
 
+# CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch", fixed in
+# 3.12), and grade-all scores submissions from several threads.
+_AST_LOCK = threading.Lock()
+
+
 def grader_path(chapter: str) -> Path:
     return GRADERS / f"test_{chapter}.py"
 
@@ -31,7 +37,8 @@ def grader_path(chapter: str) -> Path:
 @functools.cache
 def plan(chapter: str) -> list[tuple[str, str, float]]:
     """(test function, exercise id, points) for every grader test of the chapter."""
-    tree = ast.parse(grader_path(chapter).read_text(encoding="utf-8"))
+    with _AST_LOCK:
+        tree = ast.parse(grader_path(chapter).read_text(encoding="utf-8"))
     constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
                  for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
     checks = []
@@ -115,9 +122,18 @@ def run_graders(chapter: str, names: dict, explain=None, only=None, test_timeout
     from autograder.pytest_plugin import GradingPlugin
 
     plugin = GradingPlugin(chapter, names, load_reference(chapter), explain, only, test_timeout, on_outcome)
-    args = [str(grader_path(chapter)), "-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:nbval",
+    args = [str(grader_path(chapter)), "-p", "no:terminal", "-p", "no:cacheprovider",
             "-c", os.devnull, "--rootdir", str(GRADERS), "-W", "default", "--strict-markers"]
-    code = pytest.main(args, plugins=[plugin])
+    # Installed pytest plugins (nbval, anyio, ...) have nothing to do with grading: skip loading them.
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"the graders of {chapter} could not run (pytest exit code {code})")
     return plugin.outcomes

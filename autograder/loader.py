@@ -1,9 +1,9 @@
 """Load a Jupyter notebook as a namespace of its definitions, without running its demos.
 
 A code cell contributes its imports, functions, classes and constants: ``import`` and
-``from ... import`` statements, ``def`` and ``class`` statements, and assignments to
-UPPER_CASE names of two or more characters (``MAX_LEN``, not ``X``) or of inert values
-(literals, names, attributes, ``load_notebook(...)``).
+``from ... import`` statements, ``def`` and ``class`` statements, and assignments of inert
+values: literals, names, attributes, ``load_notebook(...)``, and for UPPER_CASE names of two
+or more characters (``MAX_LEN``, not ``X``) arithmetic on those.
 Everything else (training loops, plots, prints, visible checks) is skipped, so loading
 is fast and has no side effects beyond those of the definitions themselves.
 
@@ -40,6 +40,7 @@ _CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*[A-Z0-9]$")
 # A line at column 0 that continues the statement above it rather than starting a new one.
 _CONTINUATION = re.compile(r"^(\)|\]|\}|else\b|elif\b|except\b|finally\b|case\b)")
 _module_counter = itertools.count()
+_loading: list[Path] = []  # folders of the notebooks being loaded, innermost last
 
 
 @dataclass
@@ -95,11 +96,22 @@ class LoadedNotebook:
 def load_notebook(path: str | Path, catch_interrupts: bool = False, after_statement=None) -> LoadedNotebook:
     """Load the definitions of the notebook at ``path``. Never raises for a broken notebook.
 
-    A relative path is relative to the current directory (a notebook's kernel starts in the
-    notebook's folder); a bare file name not found there is also looked for in nbgrader's
-    layout, ``../<stem>/<name>``. The result's ``problems`` list what failed, cell by cell.
+    A relative path is relative to the notebook being loaded when one loads another, else to
+    the current directory (a notebook's kernel starts in the notebook's folder); a bare file
+    name not found there is also looked for in nbgrader's layout, ``../<stem>/<name>``. The result's ``problems`` list what failed, cell by cell.
     """
     path = _locate(Path(path))
+    # A chapter imports earlier ones with `from notebook_loader import load_notebook` and a path
+    # relative to its own folder: both work wherever the notebook itself is loaded from.
+    sys.modules.setdefault("notebook_loader", sys.modules[__name__])
+    _loading.append(path.resolve().parent)
+    try:
+        return _load(path, catch_interrupts, after_statement)
+    finally:
+        _loading.pop()
+
+
+def _load(path: Path, catch_interrupts: bool, after_statement) -> LoadedNotebook:
     module = types.ModuleType(f"notebook_{_identifier(path.stem)}_{next(_module_counter)}")
     module.__file__ = str(path)
     module.__dict__["__builtins__"] = builtins
@@ -144,12 +156,16 @@ def load_notebook(path: str | Path, catch_interrupts: bool = False, after_statem
 
 
 def _locate(path: Path) -> Path:
-    """``path``, or for a bare notebook name that is not here, nbgrader's layout of one folder
-    per assignment: ``../02_multi_head_attention/02_multi_head_attention.ipynb``."""
-    if path.exists() or path.is_absolute() or len(path.parts) != 1:
+    """Where a notebook path points: relative to the notebook being loaded, if any (a chapter
+    importing an earlier one), else to the current directory; for a bare name found in neither,
+    nbgrader's layout of one folder per assignment, ``../<stem>/<name>``."""
+    if path.is_absolute():
         return path
-    sibling = Path("..") / path.stem / path.name
-    return sibling if sibling.exists() else path
+    bases = [_loading[-1], Path(".")] if _loading else [Path(".")]
+    candidates = [base / path for base in bases]
+    if len(path.parts) == 1:
+        candidates += [base / ".." / path.stem / path.name for base in bases]
+    return next((c for c in candidates if c.exists()), path)
 
 
 def _identifier(text: str) -> str:
@@ -215,9 +231,7 @@ def _is_definition(node: ast.stmt) -> bool:
         if not all(_target_names(t) for t in targets):
             return False  # assignments to attributes or items are side effects, not definitions
         names = [n for t in targets for n in _target_names(t)]
-        if all(_CONSTANT_NAME.match(n) for n in names):
-            return True
-        return node.value is not None and _is_inert(node.value)
+        return node.value is not None and _is_inert(node.value, constant=all(_CONSTANT_NAME.match(n) for n in names))
     return False
 
 
@@ -229,18 +243,21 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-def _is_inert(expr: ast.expr) -> bool:
-    """A value that costs nothing to compute: a literal, a name, or loading another notebook."""
+def _is_inert(expr: ast.expr, constant: bool = False) -> bool:
+    """A value that costs nothing and needs no demo: a literal, a name, an attribute, loading
+    another notebook; for an UPPER_CASE constant also arithmetic on those (``2 * MAX_LEN``)."""
     if isinstance(expr, (ast.Constant, ast.Name)):
         return True
     if isinstance(expr, ast.Attribute):
         return _is_inert(expr.value)
     if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
-        return all(_is_inert(e) for e in expr.elts)
+        return all(_is_inert(e, constant) for e in expr.elts)
     if isinstance(expr, ast.Dict):
-        return all(_is_inert(e) for e in expr.keys + expr.values if e is not None)
+        return all(_is_inert(e, constant) for e in expr.keys + expr.values if e is not None)
     if isinstance(expr, ast.UnaryOp):
-        return _is_inert(expr.operand)
+        return isinstance(expr.operand, ast.Constant) or (constant and _is_inert(expr.operand, constant))
+    if isinstance(expr, ast.BinOp):
+        return constant and _is_inert(expr.left, constant) and _is_inert(expr.right, constant)
     if isinstance(expr, ast.Call):
         func = expr.func
         called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)

@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.grading import detect_chapter, redact, score
+from autograder.exercises import CHAPTERS, exercise_defining, exercises_of
+from autograder.grading import PACKAGE, SOLUTIONS, detect_chapter, redact, score
 from autograder.results import GradeResult
 
 DEFAULT_TIMEOUT = 120.0  # seconds for the whole submission
@@ -67,6 +68,9 @@ def grade_submission(path: str | Path, chapter: str | None = None, timeout: floa
             shutil.copyfile(path, submission)
         except OSError as error:
             return GradeResult(path.name, chapter, "invalid", f"cannot read the submission: {error}")
+        # The earlier chapters it imports are graded on their own: give it their references.
+        for earlier in earlier_chapters(chapter):
+            shutil.copyfile(SOLUTIONS / CHAPTERS[earlier].notebook, work / CHAPTERS[earlier].notebook)
         outcomes_file = results / "outcomes.jsonl"
         stderr_file = results / "stderr.txt"
         privileged = can_drop_privileges()
@@ -113,6 +117,11 @@ def grade_submission(path: str | Path, chapter: str | None = None, timeout: floa
     return result
 
 
+def earlier_chapters(chapter: str) -> set[str]:
+    """The other chapters whose graded names this chapter's exercises use."""
+    return {exercise_defining(n).chapter for e in exercises_of(chapter) for n in e.uses} - {chapter}
+
+
 def can_drop_privileges() -> bool:
     """Root, and Python, the venv and the project readable by nobody (a pyenv under /root is not)."""
     if os.geteuid() != 0:
@@ -148,7 +157,6 @@ def _limit(memory: int) -> None:
 
 def _graders_state() -> list[tuple[str, int, int]]:
     """Size and modification time of every grader, grading and reference file: cheap to take."""
-    from autograder.grading import PACKAGE, SOLUTIONS
     files = sorted(PACKAGE.rglob("*.py")) + sorted(SOLUTIONS.glob("*.ipynb"))
     return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
 
@@ -211,7 +219,6 @@ def _child_main(chapter: str, notebook: str, outcomes_path: str, test_timeout: f
     import importlib
 
     from autograder import loader, probes
-    from autograder.exercises import CHAPTERS, exercise_defining, exercises_of
     from autograder.grading import explain_missing, load_reference, run_graders
     from autograder.guard import NamespaceGuard
     from autograder.pytest_plugin import _time_limit
@@ -226,7 +233,7 @@ def _child_main(chapter: str, notebook: str, outcomes_path: str, test_timeout: f
         out.flush()
 
     # Everything the judge needs is loaded before any learner code runs.
-    for needed in {chapter} | {exercise_defining(n).chapter for e in exercises_of(chapter) for n in e.uses}:
+    for needed in {chapter} | earlier_chapters(chapter):
         load_reference(needed)
     importlib.import_module(CHAPTERS[chapter].grader_module)
     sys.modules["notebook_loader"] = loader  # what course/ notebooks import

@@ -79,3 +79,165 @@ def self_attention_variants(module, Q, K, V, mask=None) -> dict:
         "self_attention_unscaled": lambda: scaled(1.0),
         "self_attention_scale_by_input_n": lambda: scaled(1 / math.sqrt(module.W_q.in_features)),
     }
+
+
+# ---- chapter 2 ---------------------------------------------------------------------------
+
+_ch02_masked_softmax = _masked_softmax  # chapter 1's, bound now so that a later block cannot replace it
+
+
+def _ch02_split_heads(X, num_heads, permute=True):
+    """(batch, n, num_hiddens) -> (batch * h, n, p); without the permute, a bare reshape."""
+    batch, n, num_hiddens = X.shape
+    p = num_hiddens // num_heads
+    if not permute:
+        return X.reshape(batch * num_heads, n, p)
+    return X.reshape(batch, n, num_heads, p).permute(0, 2, 1, 3).reshape(batch * num_heads, n, p)
+
+
+def _ch02_merge_heads(X, num_heads, permute=True):
+    """(batch * h, n, p) -> (batch, n, h * p); without the permute, a bare reshape."""
+    batch_heads, n, p = X.shape
+    batch = batch_heads // num_heads
+    if not permute:
+        return X.reshape(batch, n, num_heads * p)
+    return X.reshape(batch, num_heads, n, p).permute(0, 2, 1, 3).reshape(batch, n, num_heads * p)
+
+
+def transpose_qkv_variants(X, num_heads) -> dict:
+    return {"transpose_qkv_no_permute": lambda: _ch02_split_heads(X, num_heads, permute=False)}
+
+
+def transpose_output_variants(X, num_heads) -> dict:
+    return {"transpose_output_mixes_heads": lambda: _ch02_merge_heads(X, num_heads, permute=False)}
+
+
+def _ch02_mha(module, num_heads, queries, keys, values, valid_lens, scale=None, permute_split=True,
+         permute_merge=True, tile_lens=False, swap=False):
+    """d2l's MultiHeadAttention with the weights of ``module``, or one of its misconceptions."""
+    if swap:
+        keys, values = values, keys
+    with torch.no_grad():
+        q = _ch02_split_heads(module.W_q(queries), num_heads, permute_split)
+        k = _ch02_split_heads(module.W_k(keys), num_heads, permute_split)
+        v = _ch02_split_heads(module.W_v(values), num_heads, permute_split)
+        if valid_lens is not None:
+            valid_lens = (valid_lens.repeat(num_heads, *[1] * (valid_lens.dim() - 1)) if tile_lens
+                          else valid_lens.repeat_interleave(num_heads, dim=0))
+        scores = q @ k.transpose(1, 2) * (scale if scale is not None else 1 / math.sqrt(q.shape[-1]))
+        weights = _ch02_masked_softmax(scores, valid_lens, -1e6, repeat=False)
+        output = module.W_o(_ch02_merge_heads(weights @ v, num_heads, permute_merge))
+    return output, weights
+
+
+def mha_variants(module, num_heads, queries, keys, values, valid_lens=None) -> dict:
+    """Variants of MultiHeadAttention computed with the weights of ``module`` (the reference), in eval mode."""
+    def run(**options):
+        return lambda: _ch02_mha(module, num_heads, queries, keys, values, valid_lens, **options)
+
+    variants = {
+        "scale_by_num_hiddens": run(scale=1 / math.sqrt(module.W_q.out_features)),
+        "transpose_output_mixes_heads": run(permute_merge=False),
+        "transpose_qkv_no_permute": run(permute_split=False),
+    }
+    if valid_lens is not None and num_heads > 1:
+        variants["heads_valid_lens_repeat"] = run(tile_lens=True)
+    if keys.shape[-1] == values.shape[-1]:
+        variants["keys_values_swapped"] = run(swap=True)
+    return variants
+
+
+def load_from_torch_variants(make_mha, initial_state, torch_mha, queries, keys, values, valid_lens=None) -> dict:
+    """What a d2l layer outputs when loaded from ``torch_mha`` the wrong way.
+
+    ``make_mha()`` builds a fresh reference layer; ``initial_state`` is the learner's layer's state
+    before loading, which parameters that were not copied keep.
+    """
+    E = torch_mha.embed_dim
+    blocks = list(torch_mha.in_proj_weight.detach().chunk(3)) + [torch_mha.out_proj.weight.detach()]
+    biases = list(torch_mha.in_proj_bias.detach().chunk(3)) + [torch_mha.out_proj.bias.detach()]
+
+    def loaded(transpose=False, copy_biases=True):
+        def output():
+            layer = make_mha()
+            layer.load_state_dict(initial_state)
+            with torch.no_grad():
+                for linear, weight, bias in zip((layer.W_q, layer.W_k, layer.W_v, layer.W_o), blocks, biases):
+                    linear.weight.copy_(weight.T if transpose else weight)
+                    if copy_biases:
+                        linear.bias.copy_(bias)
+                layer.eval()
+                return layer(queries, keys, values, valid_lens)
+        return output
+
+    assert all(w.shape == (E, E) for w in blocks)
+    return {"torch_weights_transposed": loaded(transpose=True),
+            "torch_biases_not_copied": loaded(copy_biases=False)}
+
+
+# ---- chapter 3 ---------------------------------------------------------------------------
+
+def _ch03_normalise(x, gamma, beta, eps, dims, unbiased=False, eps_outside=False):
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+    scale = (var.sqrt() + eps) if eps_outside else (var + eps).sqrt()
+    return gamma * (x - mean) / scale + beta
+
+
+def layer_norm_variants(x, gamma, beta, eps=1e-5) -> dict:
+    """What each misconception of layer_norm returns on these inputs."""
+    dims = tuple(range(-gamma.dim(), 0))
+    variants = {
+        "layernorm_unbiased_variance": lambda: _ch03_normalise(x, gamma, beta, eps, dims, unbiased=True),
+        "layernorm_eps_outside_sqrt": lambda: _ch03_normalise(x, gamma, beta, eps, dims, eps_outside=True),
+    }
+    if x.dim() > gamma.dim() and x.shape[0] > 1:
+        variants["layernorm_over_batch"] = lambda: _ch03_normalise(x, gamma, beta, eps, (0,))
+    if gamma.dim() > 1:
+        variants["layernorm_last_axis_only"] = lambda: _ch03_normalise(x, gamma, beta, eps, (-1,))
+    return variants
+
+
+def add_norm_variants(ln, X, Y, drop=None) -> dict:
+    """AddNorm's misconceptions with the LayerNorm ``ln`` (the reference's) and the dropout ``drop``.
+
+    ``drop`` applies a dropout mask the grader chose (training mode); None means eval mode, where
+    dropout is the identity and dropping out the residual too cannot be told apart.
+    """
+    same = drop or (lambda t: t)
+    variants = {
+        "norm_before_add": lambda: X + ln(same(Y)),
+        "residual_added_twice": lambda: X + ln(same(Y) + X),
+    }
+    if drop is not None:
+        variants["dropout_on_residual"] = lambda: ln(drop(Y + X))
+    return variants
+
+
+def seed_add_norm_variants(ln, X, Y, drop) -> dict:
+    """The seed's AddNorm in training mode, dropout(X + LN(Y)): it drops out the residual."""
+    return {"dropout_on_residual": lambda: drop(X + ln(Y))}
+
+
+def position_wise_ffn_variants(module, X) -> dict:
+    """PositionWiseFFN's misconceptions with the weights of ``module`` (the reference)."""
+    return {"ffn_no_activation": lambda: module.dense2(module.dense1(X))}
+
+
+def encoder_block_variants(module, X, valid_lens=None) -> dict:
+    """EncoderBlock's misconceptions computed with the submodules of ``module`` (the reference), in eval mode."""
+    def run(lens=valid_lens, twice=False, ffn_on_input=False):
+        def output():
+            with torch.no_grad():
+                attention = module.attention(X, X, X, lens)
+                Y = module.addnorm1(X, X + attention if twice else attention)
+                return module.addnorm2(Y, module.ffn(X if ffn_on_input else Y))
+        return output
+
+    variants = {
+        "encoder_residual_twice": run(twice=True),
+        "encoder_ffn_on_input": run(ffn_on_input=True),
+    }
+    if valid_lens is not None:
+        variants["encoder_valid_lens_ignored"] = run(lens=None)
+    return variants

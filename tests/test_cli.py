@@ -9,7 +9,7 @@ import pytest
 
 from autograder.exercises import CHAPTERS, exercises_of
 from autograder.sandbox import grade_submission
-from conftest import COURSE, PROJECT, SOLUTIONS, code_cell
+from conftest import COURSE, PROJECT, SOLUTIONS, code_cell, edited_solution
 
 CHAPTER = "01_self_attention"
 
@@ -91,3 +91,12 @@ def test_a_process_exit_is_a_crash_with_partial_results(make_notebook):
     assert result.status == "crashed" and "code 7" in result.detail
     points = {e.id: e.points for e in result.exercises}
     assert points["ex01_causal_mask"] == 1 and points["ex01_masked_softmax"] == 0
+
+
+@pytest.mark.slow
+def test_diff_compares_a_run_with_the_reference_outputs_cell_by_cell(tmp_path):
+    assert cli("diff", str(SOLUTIONS / f"{CHAPTER}.ipynb")).returncode == 0
+    buggy = edited_solution(tmp_path, CHAPTER, [("scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])",
+                                                  "scores = q @ k.transpose(-2, -1)")])
+    done = cli("diff", str(buggy))
+    assert done.returncode != 0 and "FAILED" in done.stdout

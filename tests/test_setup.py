@@ -49,3 +49,33 @@ def test_every_make_target_in_the_readme_exists():
     for target in targets:
         done = subprocess.run(["make", "-n", target], cwd=PROJECT, capture_output=True, text=True)
         assert done.returncode == 0, f"make {target}: {done.stderr}"
+
+
+def test_make_lab_serves_the_course_on_localhost():
+    import json
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "course-test-token"
+    lab = subprocess.Popen(["make", "lab", f"LAB_ARGS=--no-browser --port={port} --IdentityProvider.token={token}"],
+                           cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, listing = time.monotonic() + 90, None
+        while listing is None and time.monotonic() < deadline and lab.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5) as r:
+                    listing = json.load(r)
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None, "JupyterLab did not answer on localhost"
+        names = {item["name"] for item in listing["content"]}
+        assert "01_self_attention.ipynb" in names and "notebook_loader.py" in names
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
