@@ -62,6 +62,9 @@ def exercise_defining(name: str) -> Exercise | None:
 def add_chapter(chapter_id: str, title: str, exercises: list[tuple]) -> None:
     """Register a chapter and its exercises, each (id, graded name, points[, uses])."""
     CHAPTERS[chapter_id] = Chapter(chapter_id, title)
+    ordered = sorted(CHAPTERS.items())  # chapter order whatever the order of registration
+    CHAPTERS.clear()
+    CHAPTERS.update(ordered)
     for exercise_id, name, points, *uses in exercises:
         EXERCISES[exercise_id] = Exercise(exercise_id, chapter_id, name, points, tuple(uses[0]) if uses else ())
 
@@ -88,4 +91,12 @@ add_chapter("03_add_and_norm", "Add & Norm", [
     ("ex03_add_norm", "AddNorm", 3),
     ("ex03_position_wise_ffn", "PositionWiseFFN", 2),
     ("ex03_encoder_block", "EncoderBlock", 5, ["MultiHeadAttention", "AddNorm", "PositionWiseFFN"]),
+])
+
+add_chapter("06_samout", "SamOut: a running maximum instead of attention", [
+    ("ex06_max_state", "MaxState", 6),
+    ("ex06_feed_forward", "FeedForward", 2),
+    ("ex06_decoder_layer", "DecoderLayer", 3, ["MaxState", "FeedForward"]),
+    ("ex06_sam_out", "SamOut", 6, ["DecoderLayer"]),
+    ("ex06_generate", "generate", 4),
 ])
