@@ -75,8 +75,9 @@ def reference(chapter: str) -> nbformat.NotebookNode:
 
 
 def solution_bodies(chapter: str) -> dict[str, str]:
-    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION of each solution cell."""
-    return {nbgrader(c)["grade_id"]: c.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+    """grade_id -> the code between BEGIN SOLUTION and END SOLUTION of each solution cell (all its
+    regions: a class has one per method)."""
+    return {nbgrader(c)["grade_id"]: "\n".join(re.findall(r"### BEGIN SOLUTION(.*?)### END SOLUTION", c.source, re.S))
             for c in reference(chapter).cells if nbgrader(c).get("solution")}
 
 
