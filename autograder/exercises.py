@@ -100,3 +100,17 @@ add_chapter("06_samout", "SamOut: a running maximum instead of attention", [
     ("ex06_sam_out", "SamOut", 6, ["DecoderLayer"]),
     ("ex06_generate", "generate", 4),
 ])
+
+add_chapter("04_vit_block", "A Vision Transformer block", [
+    ("ex04_drop_path", "drop_path", 5),
+    ("ex04_drop_path_module", "DropPath", 3, ["drop_path"]),
+    ("ex04_mlp", "Mlp", 3),
+    ("ex04_attention", "Attention", 4),
+    ("ex04_block", "Block", 6, ["DropPath", "Mlp", "Attention"]),
+])
+
+add_chapter("05_decoder_block", "The decoder block", [
+    ("ex05_decoder_block", "DecoderBlock", 7, ["MultiHeadAttention", "AddNorm", "PositionWiseFFN"]),
+    ("ex05_positional_encoding", "PositionalEncoding", 4),
+    ("ex05_transformer_decoder", "TransformerDecoder", 4, ["DecoderBlock", "PositionalEncoding"]),
+])

@@ -41,10 +41,13 @@ def plan(chapter: str) -> list[tuple[str, str, float]]:
         tree = ast.parse(grader_path(chapter).read_text(encoding="utf-8"))
     constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
                  for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
-    checks = []
+    checks, seen = [], set()
     for node in tree.body:
         if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
             continue
+        if node.name in seen:  # the later definition would silently replace the earlier one
+            raise ValueError(f"{grader_path(chapter).name} defines {node.name} twice")
+        seen.add(node.name)
         for decorator in node.decorator_list:
             if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", None) == "exercise":
                 exercise = decorator.args[0]

@@ -309,3 +309,166 @@ def sam_out_variants(module, tokens) -> dict:
         return x @ module.em.weight.T
 
     return {"samout_residual_missing": without_residual}
+
+
+# ---- chapter 4 ---------------------------------------------------------------------------
+
+def drop_path_variants(x, kept, drop_prob) -> dict:
+    """What a wrongly scaled drop_path returns for the samples it kept (``kept``: (batch,) bool)."""
+    mask = kept.to(x.dtype).reshape((x.shape[0],) + (1,) * (x.dim() - 1))
+    return {
+        "drop_path_no_rescale": lambda: x * mask,
+        "drop_path_rescale_by_drop_prob": lambda: x * mask / drop_prob,
+    }
+
+
+def mlp_variants(mlp, x, seed=None) -> dict:
+    """Variants of Mlp computed with the weights of ``mlp`` (the reference); with ``seed``, in
+    training mode from that seed, as the reference's own dropout draws would be."""
+    def seeded(forward):
+        def run():
+            if seed is not None:
+                torch.manual_seed(seed)
+            return forward()
+        return run
+
+    variants = {
+        "mlp_act_layer_ignored": seeded(lambda: mlp.drop2(mlp.fc2(mlp.drop1(torch.nn.functional.gelu(mlp.fc1(x)))))),
+    }
+    if seed is not None:
+        variants["mlp_dropout_before_activation"] = seeded(
+            lambda: mlp.drop2(mlp.fc2(mlp.act(mlp.drop1(mlp.fc1(x))))))
+    return variants
+
+
+def _ch04_attention(attn, x, layout="timm", scale=None):
+    B, N, C = x.shape
+    heads, head_dim = attn.num_heads, C // attn.num_heads
+    qkv = attn.qkv(x)
+    if layout == "timm":
+        q, k, v = qkv.reshape(B, N, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    else:  # heads first: the channels read as (heads, 3, head_dim)
+        q, k, v = qkv.reshape(B, N, heads, 3, head_dim).permute(3, 0, 2, 1, 4)
+    weights = (q @ k.transpose(-2, -1) * (scale if scale is not None else head_dim ** -0.5)).softmax(dim=-1)
+    return attn.proj((weights @ v).transpose(1, 2).reshape(B, N, C))
+
+
+def attention_variants(attn, x) -> dict:
+    """Variants of timm's Attention computed with the weights of ``attn`` (eval mode, no dropout)."""
+    return {
+        "qkv_wrong_slices": lambda: _ch04_attention(attn, x, layout="heads_first"),
+        "attention_scale_by_dim": lambda: _ch04_attention(attn, x, scale=x.shape[-1] ** -0.5),
+    }
+
+
+def block_variants(block, x) -> dict:
+    """Variants of the ViT Block computed with the submodules of ``block`` (eval mode)."""
+    def post_norm():
+        y = block.norm1(x + block.attn(x))
+        return block.norm2(y + block.mlp(y))
+
+    def parallel():
+        return x + block.attn(block.norm1(x)) + block.mlp(block.norm2(x))
+
+    return {"block_post_norm": post_norm, "block_parallel_branches": parallel}
+
+
+def block_dropout_variants(block, x, seed) -> dict:
+    """The Block in training mode from ``seed`` with drop and attn_drop swapped in the attention."""
+    def swapped():
+        attn_p, proj_p = block.attn.attn_drop.p, block.attn.proj_drop.p
+        block.attn.attn_drop.p, block.attn.proj_drop.p = proj_p, attn_p
+        try:
+            torch.manual_seed(seed)
+            return block(x)
+        finally:
+            block.attn.attn_drop.p, block.attn.proj_drop.p = attn_p, proj_p
+
+    return {"block_dropout_rates_swapped": swapped}
+
+
+# ---- chapter 5 ---------------------------------------------------------------------------
+
+def _ch05_table(max_len, num_hiddens, interleaved=True):
+    positions = torch.arange(max_len, dtype=torch.float64)[:, None]
+    angles = positions / 10000 ** (torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
+    if interleaved:
+        table = torch.zeros(max_len, num_hiddens, dtype=torch.float64)
+        table[:, 0::2], table[:, 1::2] = torch.sin(angles), torch.cos(angles)
+        return table
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def positional_encoding_variants(X, offset=0) -> dict:
+    """What a wrong positional encoding adds to X (eval mode) at positions offset, offset + 1, ..."""
+    n, d = X.shape[1], X.shape[2]
+    return {
+        "pe_not_interleaved": lambda: X + _ch05_table(offset + n, d, interleaved=False)[offset:].to(X.dtype),
+        "pe_offset_ignored": lambda: X + _ch05_table(n, d).to(X.dtype),
+    }
+
+
+def _ch05_block(block, X, state, causal=True, queries_from_encoder=False, use_enc_valid_lens=True, swap=False):
+    """One training-mode pass of d2l's DecoderBlock with ``block``'s sublayers, with a bug switched on."""
+    enc_outputs, enc_valid_lens = state[0], state[1]
+    batch, num_steps, _ = X.shape
+    dec_valid_lens = torch.arange(1, num_steps + 1, device=X.device).repeat(batch, 1) if causal else None
+
+    def add_norm(module, residual, sublayer):
+        return module(sublayer, residual) if swap else module(residual, sublayer)
+
+    Y = add_norm(block.addnorm1, X, block.attention1(X, X, X, dec_valid_lens))
+    lens = enc_valid_lens if use_enc_valid_lens else None
+    if queries_from_encoder:
+        Y2 = block.attention2(enc_outputs, Y, Y, lens)
+    else:
+        Y2 = block.attention2(Y, enc_outputs, enc_outputs, lens)
+    Z = add_norm(block.addnorm2, Y, Y2)
+    return add_norm(block.addnorm3, Z, block.ffn(Z))
+
+
+def decoder_block_variants(block, X, state) -> dict:
+    """Training-mode variants of DecoderBlock computed with the sublayers of ``block`` (dropout 0)."""
+    variants = {
+        "decoder_no_causal_mask": lambda: _ch05_block(block, X, state, causal=False),
+        "decoder_enc_valid_lens_ignored": lambda: _ch05_block(block, X, state, use_enc_valid_lens=False),
+    }
+    if state[0].shape[1] == X.shape[1]:  # queries from the encoder only fit when both have the same length
+        variants["cross_attention_queries_encoder"] = lambda: _ch05_block(block, X, state, queries_from_encoder=True)
+    return variants
+
+
+def decoder_block_dropout_variants(block, X, state, seed) -> dict:
+    """The training pass from ``seed`` with AddNorm's arguments swapped (dropout on the residual)."""
+    def swapped():
+        torch.manual_seed(seed)
+        return _ch05_block(block, X, state, swap=True)
+
+    return {"addnorm_arguments_swapped": swapped}
+
+
+def transformer_decoder_variants(decoder, tokens, state) -> dict:
+    """Training-pass variants of TransformerDecoder computed with the modules of ``decoder``."""
+    def unscaled():
+        X = decoder.pos_encoding(decoder.embedding(tokens))
+        fresh = [state[0], state[1], [None] * len(decoder.blks)]
+        for block in decoder.blks:
+            X, fresh = block(X, fresh)
+        return decoder.dense(X)
+
+    return {"decoder_embedding_unscaled": unscaled}
+
+
+def cached_decoding_variants(decoder, tokens, enc_outputs, enc_valid_lens) -> dict:
+    """Step-by-step (eval) decoding with d2l's forward: the positional encoding always from position 0."""
+    def without_offset():
+        state = [enc_outputs, enc_valid_lens, [None] * len(decoder.blks)]
+        steps = []
+        for t in range(tokens.shape[1]):
+            X = decoder.pos_encoding(decoder.embedding(tokens[:, t:t + 1]) * math.sqrt(decoder.num_hiddens))
+            for block in decoder.blks:
+                X, state = block(X, state)
+            steps.append(decoder.dense(X))
+        return torch.cat(steps, dim=1)
+
+    return {"decoder_position_offset_missing": without_offset}

@@ -247,16 +247,18 @@ def _target_names(target: ast.expr) -> list[str]:
 
 
 def _is_inert(expr: ast.expr, constant: bool = False) -> bool:
-    """A value that costs nothing and needs no demo: a literal, a name, an attribute, loading
-    another notebook; for an UPPER_CASE constant also arithmetic on those (``2 * MAX_LEN``)."""
+    """A value that costs nothing and needs no demo: a literal (containers of literals included),
+    a name, an attribute, loading another notebook; for an UPPER_CASE constant also containers of
+    and arithmetic on those (``2 * MAX_LEN``)."""
     if isinstance(expr, (ast.Constant, ast.Name)):
         return True
     if isinstance(expr, ast.Attribute):
         return _is_inert(expr.value)
-    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
-        return all(_is_inert(e, constant) for e in expr.elts)
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):  # of literals: a list of names is demo data
+        return all(_is_literal(e) or (constant and _is_inert(e, constant)) for e in expr.elts)
     if isinstance(expr, ast.Dict):
-        return all(_is_inert(e, constant) for e in expr.keys + expr.values if e is not None)
+        return all(_is_literal(e) or (constant and _is_inert(e, constant))
+                   for e in expr.keys + expr.values if e is not None)
     if isinstance(expr, ast.UnaryOp):
         return isinstance(expr.operand, ast.Constant) or (constant and _is_inert(expr.operand, constant))
     if isinstance(expr, ast.BinOp):
@@ -266,6 +268,14 @@ def _is_inert(expr: ast.expr, constant: bool = False) -> bool:
         called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
         return called == "load_notebook" and all(_is_inert(a) for a in expr.args)
     return False
+
+
+def _is_literal(expr: ast.expr) -> bool:
+    try:
+        ast.literal_eval(expr)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _bound_names(node: ast.stmt) -> list[str]:
