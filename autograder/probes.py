@@ -123,6 +123,30 @@ def call_learner(function, *args, what: str, **kwargs):
             GUARD.restore()
 
 
+def check_gradients(what: str, inputs, module=None, reference=None) -> None:
+    """Compare gradients after a backward pass through the learner's and the reference's code.
+
+    Args:
+        what: the thing differentiated, for the messages ("MultiHeadAttention").
+        inputs: (name, learner's leaf, reference's leaf) triples.
+        module, reference: the learner's and the reference's modules, whose parameters of the
+            same name must have the same gradient (parameters the reference lacks are skipped).
+    """
+    for name, actual, expected in inputs:
+        if actual.grad is None:
+            raise CheckFailed(f"no gradient of {what} reaches {name}: is the output detached from it?")
+        check_close(actual.grad, expected.grad, f"gradient of {what} with respect to {name}")
+    if module is None:
+        return
+    expected = dict(reference.named_parameters())
+    for name, parameter in module.named_parameters():
+        if name not in expected:
+            continue
+        if parameter.grad is None:
+            raise CheckFailed(f"no gradient of {what} reaches its parameter {name}")
+        check_close(parameter.grad, expected[name].grad, f"gradient of {what} with respect to its parameter {name}")
+
+
 def load_state(module, state_dict, what: str) -> None:
     """Copy weights into the learner's module strictly: a renamed parameter fails and names its key."""
     try:

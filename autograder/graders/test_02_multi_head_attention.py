@@ -8,7 +8,7 @@ d2l 0.17's MultiHeadAttention; load_from_torch is checked against torch.nn.Multi
 import pytest
 import torch
 
-from autograder.probes import CheckFailed, call_learner, check_close, clones, diagnose, load_state, randn
+from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, diagnose, load_state, randn
 from autograder.variants import (load_from_torch_variants, mha_variants, transpose_output_variants,
                                  transpose_qkv_variants)
 
@@ -221,15 +221,7 @@ def test_gradients_match_reference(MultiHeadAttention, reference):
     check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected, "output with 2-D valid_lens",
                 mha_variants(ref, num_heads, queries, keys, values, valid_lens))
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through MultiHeadAttention")
-    for name, a, e in zip(["queries", "keys", "values"], actual_in, expected_in):
-        if a.grad is None:
-            raise CheckFailed(f"no gradient reaches the {name}")
-        check_close(a.grad, e.grad, f"gradient with respect to the {name}")
-    grads = dict(ref.named_parameters())
-    for name, p in module.named_parameters():
-        if p.grad is None:
-            raise CheckFailed(f"no gradient reaches {name}")
-        check_close(p.grad, grads[name].grad, f"gradient of {name}")
+    check_gradients("MultiHeadAttention", zip(["queries", "keys", "values"], actual_in, expected_in), module, ref)
 
 
 @pytest.mark.exercise(MHA, points=1)

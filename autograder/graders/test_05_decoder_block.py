@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from autograder.probes import CheckFailed, call_learner, check_close, clones, generator, load_state, randn
+from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, generator, load_state, randn
 from autograder.variants import (cached_decoding_variants, decoder_block_dropout_variants, decoder_block_variants,
                                  positional_encoding_variants, transformer_decoder_variants)
 
@@ -124,13 +124,7 @@ def test_block_training_pass_matches_reference(DecoderBlock, reference, case):
     check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected.detach(),
                 f"{what} training-mode output ({case})", variants)
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through DecoderBlock")
-    for name, a, e in zip(["X", "enc_outputs"], actual_in, expected_in):
-        if a.grad is None:
-            raise CheckFailed(f"no gradient reaches {name}")
-        check_close(a.grad, e.grad, f"gradient of DecoderBlock with respect to {name}")
-    ref_params = dict(ref.named_parameters())
-    for name, p in block.named_parameters():
-        check_close(p.grad, ref_params[name].grad, f"gradient of DecoderBlock's parameter {name}")
+    check_gradients("DecoderBlock", zip(["X", "enc_outputs"], actual_in, expected_in), block, ref)
 
 
 @pytest.mark.exercise(DECODER_BLOCK, points=1)
@@ -394,12 +388,7 @@ def test_decoder_training_pass_matches_reference(TransformerDecoder, reference):
             isinstance(c, torch.Tensor) and c.shape == (2, 6, 12) for c in returned[2]):
         raise CheckFailed("forward must return the state, with each block's cache holding that block's inputs")
     call_learner(lambda: (logits * upstream).sum().backward(), what="backward through TransformerDecoder")
-    if actual_enc.grad is None:
-        raise CheckFailed("no gradient reaches enc_outputs")
-    check_close(actual_enc.grad, expected_enc.grad, "gradient of the logits with respect to enc_outputs")
-    ref_params = dict(ref.named_parameters())
-    for name, p in decoder.named_parameters():
-        check_close(p.grad, ref_params[name].grad, f"gradient of TransformerDecoder's parameter {name}")
+    check_gradients("TransformerDecoder's logits", [("enc_outputs", actual_enc, expected_enc)], decoder, ref)
 
 
 @pytest.mark.exercise(TRANSFORMER_DECODER, points=1)
