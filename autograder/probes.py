@@ -7,6 +7,9 @@ learner's value names the misconception in the failure.
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import torch
 
 from autograder.misconceptions import MISCONCEPTIONS
@@ -20,9 +23,9 @@ TOLERANCES = {
 }
 
 
-# Set by the grading child to an autograder.guard.NamespaceGuard: every call into learner code
-# is followed by undoing whatever that code patched.
-GUARD = None
+# Set by the judge to its judge.Contestant when the learner's code runs in another process:
+# after each call into that code, backward passes that reached its tensors continue there.
+SESSION = None
 
 
 class GraderTimeout(Exception):
@@ -119,8 +122,8 @@ def call_learner(function, *args, what: str, **kwargs):
     except BaseException as error:  # SystemExit and KeyboardInterrupt from learner code are results too
         raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
     finally:
-        if GUARD is not None:
-            GUARD.restore()
+        if SESSION is not None:
+            SESSION.sync_gradients()
 
 
 def check_gradients(what: str, inputs, module=None, reference=None) -> None:
@@ -132,6 +135,8 @@ def check_gradients(what: str, inputs, module=None, reference=None) -> None:
         module, reference: the learner's and the reference's modules, whose parameters of the
             same name must have the same gradient (parameters the reference lacks are skipped).
     """
+    if SESSION is not None:
+        SESSION.sync_gradients()
     for name, actual, expected in inputs:
         if actual.grad is None:
             raise CheckFailed(f"no gradient of {what} reaches {name}: is the output detached from it?")
@@ -153,3 +158,39 @@ def load_state(module, state_dict, what: str) -> None:
         module.load_state_dict(state_dict, strict=True)
     except Exception as error:
         raise CheckFailed(f"{what}: cannot load the reference's parameters ({error})".replace("\n", " "))
+
+
+def in_learner_process(factory, *args, **kwargs):
+    """``factory(*args, **kwargs)`` built where the learner's code runs, for objects that code
+    changes in place and a check then inspects (a module it loads from, a recording model).
+    ``factory`` must be importable by name (a class or function of a grader or of torch)."""
+    if SESSION is None:
+        return factory(*args, **kwargs)
+    return SESSION.request("call", factory, SESSION.wire(args), {k: SESSION.wire(v) for k, v in kwargs.items()})
+
+
+def is_parameter(value) -> bool:
+    """isinstance(value, nn.Parameter), for a learner's object here or in the contestant."""
+    return isinstance(value, torch.nn.Parameter) or "torch.nn.parameter:Parameter" in getattr(type(value), "remote_bases", ())
+
+
+class time_limit:
+    """SIGALRM-based limit for one test; a no-op off the main thread or without SIGALRM."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.active = bool(seconds) and hasattr(signal, "SIGALRM") \
+            and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.active:
+            def expire(signum, frame):
+                raise GraderTimeout(f"took longer than {self.seconds:g} s (an endless loop?)")
+            self.previous = signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False

@@ -13,16 +13,13 @@ reference versions of the smaller exercises it uses are bound in the learner's n
 
 from __future__ import annotations
 
-import signal
-import threading
 import traceback
 import types
 
 import pytest
 
-from autograder import probes
 from autograder.exercises import EXERCISES, exercise_defining, exercises_of
-from autograder.probes import CheckFailed, GraderTimeout
+from autograder.probes import CheckFailed, GraderTimeout, time_limit
 
 MARKER = "exercise(id, points): the exercise a grader test belongs to and the points it is worth"
 
@@ -92,14 +89,20 @@ class GradingPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
-        _restore_namespaces()
         try:
-            with _time_limit(self.test_timeout):
+            with time_limit(self.test_timeout):
                 return (yield)
         except (KeyboardInterrupt, SystemExit) as error:  # raised by learner code: a failed check
             raise CheckFailed(f"your code raised {type(error).__name__}") from None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        try:
+            return (yield)
         finally:
-            _restore_namespaces()
+            reset = getattr(self.learner, "reset", None)  # a judge.RemoteNamespace forgets the test's objects
+            if reset is not None:
+                reset()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -111,11 +114,6 @@ class GradingPlugin:
             if self.on_outcome:
                 self.on_outcome(outcome)
         return report
-
-
-def _restore_namespaces():
-    if probes.GUARD is not None:
-        probes.GUARD.restore()
 
 
 def _exercise_marker(item):
@@ -151,25 +149,3 @@ def _message(error, report) -> str:
     if isinstance(error, GraderTimeout):
         return str(error)
     return f"{type(error).__name__} raised in your code: {error}"[:1000]
-
-
-class _time_limit:
-    """SIGALRM-based limit for one test; a no-op off the main thread or without SIGALRM."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-        self.active = bool(seconds) and hasattr(signal, "SIGALRM") \
-            and threading.current_thread() is threading.main_thread()
-
-    def __enter__(self):
-        if self.active:
-            def expire(signum, frame):
-                raise GraderTimeout(f"took longer than {self.seconds:g} s (an endless loop?)")
-            self.previous = signal.signal(signal.SIGALRM, expire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-        return False

@@ -1,21 +1,20 @@
-"""Run one submission's graders in a child process under time, memory and file-size limits.
+"""Grade one submission with the judge and the contestant in processes of their own.
 
-The parent copies the submission into a scratch directory, starts ``python -m
-autograder.sandbox`` there in a new session, and reads back plain outcome records (JSON
-lines) from a file in a directory of its own. Whatever the child does (hang, exit, crash,
-allocate without end) the parent gets a GradeResult that says what happened; points are
-computed in the parent by ``grading.score``.
+The parent (this module, in the instructor's process) copies the submission into a scratch
+directory and starts the judge (``autograder.judge``) in a new session under time, memory
+and file-size limits. The judge loads the reference and the graders and starts the
+contestant (``autograder.contestant``), the only process that runs the submission's code,
+in the scratch directory's ``work/``, with no capabilities (as ``nobody`` when Python is
+readable by it). The parent reads back the judge's outcome records, each signed with an
+HMAC under a key it sends the judge through a pipe: lines without a valid signature (a
+submission writing a fake results file) are dropped and counted. Points are computed here,
+by ``grading.score``, from the plan of the graders' source.
 
-Judge and contestant: before any learner code runs, the child loads the reference, imports
-the graders, opens its outcome file, snapshots the libraries the graders use (undoing any
-patch after every learner call, see ``guard``) and, when it runs as root and Python is
-readable by others, drops to the unprivileged user ``nobody``, so the learner cannot edit
-the instructor's files; otherwise the parent checks that no grader or reference file changed
-(``GradeResult.warnings``; ``grade-all`` stops at the first such warning). Each record
-carries an HMAC under a key the parent sends through a pipe; the parent drops records
-without a valid one, so a fake results file scores nothing. Messages that quote the graders'
-or the reference's source are redacted, and the parent refuses to go on if the graders'
-files changed while a submission ran.
+Whatever the submission does (hang, exit, crash, allocate without end, fork) the parent gets
+a GradeResult that says what happened. Messages that quote the graders' or the reference's
+source are redacted. A contestant running as the instructor's user can still write the
+instructor's files: the parent notices when a grader or reference file changed while a
+submission ran (``GradeResult.warnings``; ``grade-all`` stops at the first such warning).
 """
 
 from __future__ import annotations
@@ -41,8 +40,8 @@ DEFAULT_TIMEOUT = 120.0  # seconds for the whole submission
 DEFAULT_TEST_TIMEOUT = 20.0  # seconds for one grader test
 DEFAULT_LOAD_TIMEOUT = 60.0  # seconds for loading the notebook's definitions
 DEFAULT_MEMORY = 4 << 30  # bytes of address space
-MAX_OUTPUT = 64 << 20  # bytes any file the child writes may reach
-MAX_PROCESSES = 256  # per user; root ignores it, which is why the child drops to nobody
+MAX_OUTPUT = 64 << 20  # bytes any file the judge or the contestant writes may reach
+MAX_PROCESSES = 256  # per user; root ignores it, which is why the contestant drops to nobody when it can
 NOBODY = 65534
 
 
@@ -52,7 +51,7 @@ GRADERS_CHANGED = ("grader or reference files changed while this submission was 
 def grade_submission(path: str | Path, chapter: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                      test_timeout: float = DEFAULT_TEST_TIMEOUT, memory: int = DEFAULT_MEMORY,
                      load_timeout: float = DEFAULT_LOAD_TIMEOUT) -> GradeResult:
-    """Grade one notebook in a sandboxed child process."""
+    """Grade one notebook: the judge and the contestant in processes of their own."""
     path = Path(path)
     started = time.monotonic()
     chapter = chapter or detect_chapter(path)
@@ -74,38 +73,36 @@ def grade_submission(path: str | Path, chapter: str | None = None, timeout: floa
         outcomes_file = results / "outcomes.jsonl"
         stderr_file = results / "stderr.txt"
         privileged = can_drop_privileges()
-        if privileged:  # the child drops to nobody: let it work in its own directory
+        if privileged:  # the contestant drops to nobody: let it work in its own directory
             scratch.chmod(0o711)  # nobody may pass through to work/, but not list or read results/
             for owned in (work, submission):
                 os.chown(owned, NOBODY, NOBODY)
         key = secrets.token_bytes(32)
-        command = [sys.executable, "-m", "autograder.sandbox", chapter, str(submission), str(outcomes_file),
-                   str(test_timeout), str(load_timeout)]
-        env = _child_env(work)
-        env["AUTOGRADER_DROP_TO_NOBODY"] = "1" if privileged else "0"
-        # Without root the child keeps the instructor's rights: detect what it cannot be denied.
+        command = [sys.executable, "-P", "-m", "autograder.judge", chapter, str(submission), str(outcomes_file),
+                   str(test_timeout), str(load_timeout), str(memory), "1" if privileged else "0"]
+        # Without root the contestant keeps the instructor's user: detect what it cannot be denied.
         # (Course developers who edit graders while grading set AUTOGRADER_TRUST_GRADER_FILES=1.)
         check_files = not privileged and os.environ.get("AUTOGRADER_TRUST_GRADER_FILES") != "1"
         graders_before = _graders_state() if check_files else None
         with open(stderr_file, "wb") as stderr:
-            child = subprocess.Popen(command, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=stderr, start_new_session=True, env=env,
-                                     preexec_fn=lambda: _limit(memory))
+            judge = subprocess.Popen(command, cwd=results, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=stderr, start_new_session=True, env=_process_env(work),
+                                     preexec_fn=lambda: limit_resources(memory))
             try:
-                child.stdin.write(key.hex().encode() + b"\n")
-                child.stdin.close()
+                judge.stdin.write(key.hex().encode() + b"\n")
+                judge.stdin.close()
             except OSError:
-                pass  # the child died before reading its key; its status says why
+                pass  # the judge died before reading its key; its status says why
             try:
-                child.wait(timeout=timeout)
+                judge.wait(timeout=timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
-                _kill_group(child)
+                _stop(judge, outcomes_file, key)
         changed = graders_before is not None and _graders_state() != graders_before
         records, forged = _read_records(outcomes_file, key)
-        status, detail = _status(records, timed_out, child.returncode, timeout, _tail(stderr_file))
+        status, detail = _status(records, timed_out, judge.returncode, timeout, _tail(stderr_file))
         if forged:
             detail = (detail + "; " if detail else "") + f"{forged} unauthenticated result lines ignored"
         outcomes = [redact(r, chapter) for r in records if r.get("type") == "outcome"]
@@ -136,18 +133,18 @@ def can_drop_privileges() -> bool:
     return True
 
 
-def _child_env(work: Path) -> dict:
+def _process_env(work: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPY"))}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    env.setdefault("OMP_NUM_THREADS", "1")  # many children share the cores
+    env.setdefault("OMP_NUM_THREADS", "1")  # many processes share the cores
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["MPLBACKEND"] = "Agg"
     for variable in ("HOME", "MPLCONFIGDIR", "TMPDIR", "XDG_CACHE_HOME"):
-        env[variable] = str(work)  # the only place the child can write once it is nobody
+        env[variable] = str(work)  # the only place the contestant can write once it is nobody
     return env
 
 
-def _limit(memory: int) -> None:
+def limit_resources(memory: int) -> None:
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_OUTPUT, MAX_OUTPUT))
@@ -155,22 +152,38 @@ def _limit(memory: int) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
 
 
-def _graders_state() -> list[tuple[str, int, int]]:
-    """Size and modification time of every grader, grading and reference file: cheap to take."""
+def _graders_state() -> list[tuple[str, int, int, int]]:
+    """Size, modification and change time of every grader, grading and reference file: cheap to
+    take, and the change time cannot be set back without changing the clock (a capability)."""
     files = sorted(PACKAGE.rglob("*.py")) + sorted(SOLUTIONS.glob("*.ipynb"))
-    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
+    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in files if p.exists()]
 
 
 def sign(key: bytes, payload: str) -> str:
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
-def _kill_group(child: subprocess.Popen) -> None:
+def _stop(judge: subprocess.Popen, outcomes_file: Path, key: bytes) -> None:
+    """End the judge, its contestants and anything they forked."""
+    if judge.poll() is None:
+        _signal_group(judge.pid, signal.SIGTERM)  # the judge kills its contestant, then exits
+        try:
+            judge.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(judge.pid, signal.SIGKILL)
+    judge.wait()
+    records, _ = _read_records(outcomes_file, key)
+    for record in records:
+        if record.get("type") == "contestant" and isinstance(record.get("pgid"), int):
+            _signal_group(record["pgid"], signal.SIGKILL)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
     try:
-        os.killpg(child.pid, signal.SIGKILL)  # the child and anything it forked
+        os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
         pass
-    child.wait()
 
 
 def _read_records(path: Path, key: bytes) -> tuple[list[dict], int]:
@@ -211,52 +224,3 @@ def _status(records, timed_out, returncode, timeout, stderr) -> tuple[str, str]:
     if "MemoryError" in stderr or "can't allocate" in stderr or returncode == -signal.SIGKILL:
         return "out_of_memory", f"the submission ran out of memory ({last_line[:200]})"
     return "crashed", f"the grading process exited with code {returncode} ({last_line[:300]})"
-
-
-# ---- the child ------------------------------------------------------------------------------
-
-def _child_main(chapter: str, notebook: str, outcomes_path: str, test_timeout: float, load_timeout: float) -> None:
-    import importlib
-
-    from autograder import loader, probes
-    from autograder.grading import explain_missing, load_reference, run_graders
-    from autograder.guard import NamespaceGuard
-    from autograder.pytest_plugin import _time_limit
-
-    key = bytes.fromhex(sys.stdin.readline().strip())
-    sys.stdin.close()
-    out = open(outcomes_path, "a", encoding="utf-8")
-
-    def emit(record, _key=key):
-        payload = json.dumps(record, default=str)
-        out.write(f"{payload}\t{sign(_key, payload)}\n")
-        out.flush()
-
-    # Everything the judge needs is loaded before any learner code runs.
-    for needed in {chapter} | earlier_chapters(chapter):
-        load_reference(needed)
-    importlib.import_module(CHAPTERS[chapter].grader_module)
-    sys.modules["notebook_loader"] = loader  # what course/ notebooks import
-    guard = NamespaceGuard.install()
-    del key
-    if os.environ.get("AUTOGRADER_DROP_TO_NOBODY") == "1":
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-    try:
-        with _time_limit(load_timeout):
-            loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=guard.restore)
-    except probes.GraderTimeout:
-        emit({"type": "load_timeout"})
-        return
-    guard.restore()
-    emit({"type": "loaded", "problems": [str(p) for p in loaded.problems], "names": sorted(loaded.defined_in)})
-    run_graders(chapter, loaded.names, lambda name: explain_missing(loaded.problems, name),
-                test_timeout=test_timeout, on_outcome=lambda o: emit({"type": "outcome", **o}))
-    emit({"type": "done"})
-    out.close()
-    os._exit(0)  # skip interpreter teardown: learner objects may misbehave in finalizers
-
-
-if __name__ == "__main__":
-    _child_main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))

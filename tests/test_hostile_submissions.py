@@ -92,8 +92,7 @@ CASES = {
     "endless_loop_in_forward": ([prepend_to_body(SELF, "def forward", "        while True:\n            pass\n")],
                                 {**FULL, SELF: 1}, "ok"),
     "sys_exit": ([prepend_to_body(CAUSAL, BODY, "    import sys\n    sys.exit(0)\n")], {**FULL, CAUSAL: 0}, "ok"),
-    "os_exit": ([prepend_to_body(SOFTMAX, BODY, "    import os\n    os._exit(3)\n")],
-                {SDPA: 4, CAUSAL: 1, SOFTMAX: 0, SELF: 0}, "crashed"),
+    "os_exit": ([prepend_to_body(SOFTMAX, BODY, "    import os\n    os._exit(3)\n")], {**FULL, SOFTMAX: 0}, "ok"),
     "keyboard_interrupt": ([prepend_to_body(SDPA, BODY, "    raise KeyboardInterrupt\n")], {**FULL, SDPA: 0}, "ok"),
     "keyboard_interrupt_at_load": ([add_cell("class Stop:\n    raise KeyboardInterrupt\n")], FULL, "ok"),
     "memory_hog": ([prepend_to_body(SDPA, BODY, "    hog = []\n    while True:\n        hog.append(torch.empty(1 << 27))\n")],
@@ -134,13 +133,21 @@ CASES = {
                                   FULL, "ok"),
     "forges_results": ([replace_in(SDPA, SCALED, UNSCALED),
                         prepend_to_body(SDPA, BODY,
-                                        "    import sys, json, os\n"
-                                        "    with open(sys.argv[3], 'a') as f:\n"
+                                        "    import json\n"
+                                        "    with open('../results/outcomes.jsonl', 'a') as f:\n"
                                         "        for t in ['test_output_and_weights_match_reference', 'test_gradients_match_reference', 'test_follows_dtype_and_is_causal']:\n"
-                                        "            f.write(json.dumps({'type': 'outcome', 'test': t, 'exercise': 'ex01_scaled_dot_product_attention', 'outcome': 'passed'}) + '\\tforged\\n')\n"
-                                        "        f.write(json.dumps({'type': 'done'}) + '\\n')\n"
-                                        "    os._exit(0)\n")],
-                       {SDPA: 0, CAUSAL: 0, SOFTMAX: 0, SELF: 0}, "crashed"),
+                                        "            f.write(json.dumps({'type': 'outcome', 'test': t, 'exercise': 'ex01_scaled_dot_product_attention', 'outcome': 'passed'}) + '\\tforged\\n')\n")],
+                       {**FULL, SDPA: 1}, "ok"),
+    # The reference's values live in the judge's process: no frame of the contestant holds them.
+    "steals_reference_values": ([replace_in(SDPA, SCALED, UNSCALED),
+                                 prepend_to_body(SDPA, BODY, "    import sys\n    frame = sys._getframe(1)\n"
+                                                             "    while frame is not None:\n"
+                                                             "        if 'expected_out' in frame.f_locals:\n"
+                                                             "            return frame.f_locals['expected_out'], frame.f_locals['expected_w']\n"
+                                                             "        frame = frame.f_back\n")],
+                                {**FULL, SDPA: 1}, "ok"),
+    "reads_the_judges_memory": ([prepend_to_body(SDPA, BODY, "    import os\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n")],
+                                {**FULL, SDPA: 0}, "ok"),
     "not_json": ("{ this is not json", {SDPA: 0, CAUSAL: 0, SOFTMAX: 0, SELF: 0}, "ok"),
     "empty_file": ("", {SDPA: 0, CAUSAL: 0, SOFTMAX: 0, SELF: 0}, "ok"),
     "correct": ([], FULL, "ok"),
@@ -198,6 +205,7 @@ def test_a_notebook_of_another_course_is_invalid(graded):
     ("wrong_shape", "shape"), ("nan_output", "NaN"), ("endless_loop_in_forward", "longer than 2 s"),
     ("sleep_past_limit", "longer than 2 s"), ("memory_hog", "can't allocate memory"), ("sys_exit", "SystemExit"),
     ("keyboard_interrupt", "KeyboardInterrupt"), ("exception_in_forward", "boom"),
+    ("os_exit", "exit code 3"), ("reads_the_judges_memory", "PermissionError"),
 ])
 def test_the_reason_names_what_happened(graded, case, expected):
     records, _ = graded
@@ -214,7 +222,8 @@ def test_problems_at_load_time_are_reported(graded):
 
 def test_patched_libraries_do_not_judge_and_are_diagnosed(graded):
     records, _ = graded
-    for case in ["patches_torch", "patches_numpy_and_builtins", "patches_autograder"]:
+    for case in ["patches_torch", "patches_numpy_and_builtins", "patches_autograder", "steals_reference_values",
+                 "forges_results"]:
         named = {c["misconception"] for e in records[case]["exercises"] for c in e["checks"]}
         assert "no_scaling" in named, case
 

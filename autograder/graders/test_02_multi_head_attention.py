@@ -8,7 +8,8 @@ d2l 0.17's MultiHeadAttention; load_from_torch is checked against torch.nn.Multi
 import pytest
 import torch
 
-from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, diagnose, load_state, randn
+from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
+                              in_learner_process, load_state, randn)
 from autograder.variants import (load_from_torch_variants, mha_variants, transpose_output_variants,
                                  transpose_qkv_variants)
 
@@ -354,9 +355,12 @@ def torch_module(seed, dtype=torch.float64):
 
 
 def loaded_layer(load_from_torch, reference, torch_mha, dtype):
+    args = (EMBED_DIM, EMBED_DIM, EMBED_DIM, EMBED_DIM, TORCH_HEADS, 0.0)
+
     def make():
-        return reference.MultiHeadAttention(EMBED_DIM, EMBED_DIM, EMBED_DIM, EMBED_DIM, TORCH_HEADS, 0.0, bias=True).to(dtype)
-    mha = make()
+        return reference.MultiHeadAttention(*args, bias=True).to(dtype)
+    # Built where the learner's code runs: load_from_torch fills it in place.
+    mha = in_learner_process(reference.MultiHeadAttention, *args, bias=True).to(dtype)
     initial = {k: v.clone() for k, v in mha.state_dict().items()}
     result = call_learner(load_from_torch, mha, torch_mha, what="load_from_torch(mha, torch_mha)")
     mha.eval()
@@ -400,7 +404,7 @@ def test_key_padding_mask_is_valid_lens(load_from_torch, reference):
 
 @pytest.mark.exercise(LOAD, points=1)
 def test_torch_module_is_unchanged_and_mha_is_returned(load_from_torch, reference):
-    torch_mha = torch_module(95)
+    torch_mha = in_learner_process(torch_module, 95)  # where load_from_torch could change it
     before = {k: v.clone() for k, v in torch_mha.state_dict().items()}
     parameters = dict(torch_mha.named_parameters())
     mha, result, _, _ = loaded_layer(load_from_torch, reference, torch_mha, torch.float64)

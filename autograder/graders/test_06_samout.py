@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from autograder.probes import CheckFailed, call_learner, check_close, clones, diagnose, load_state, randn
+from autograder.probes import (CheckFailed, call_learner, check_close, clones, diagnose, in_learner_process,
+                              is_parameter, load_state, randn)
 from autograder.variants import (decoder_layer_variants, feed_forward_variants, max_state_channel_variants,
                                  max_state_variants, sam_out_variants)
 
@@ -306,7 +307,7 @@ def test_decoder_layer_parameters_and_alpha(DecoderLayer, reference):
     module = call_learner(DecoderLayer, 8, 2, what="DecoderLayer(8, 2)")
     keys, expected = sorted(module.state_dict()), sorted(reference.DecoderLayer(8, 2).state_dict())
     alpha = getattr(module, "alpha", None)
-    if not isinstance(alpha, nn.Parameter) or alpha.shape != () or not alpha.requires_grad:
+    if not is_parameter(alpha) or alpha.shape != () or not alpha.requires_grad:
         raise CheckFailed(f"DecoderLayer.alpha must be an nn.Parameter of shape (), got {type(alpha).__name__}",
                           "alpha_not_learned")
     if alpha.item() != 0.5:
@@ -568,7 +569,7 @@ def test_generate_reads_the_prompt_once_then_one_token_per_step(generate, refere
     torch.manual_seed(500)
     model = randomize(reference.SamOut(15, 8, 2, 2).double(), 500)
     prompt = torch.randint(4, 15, (3, 5), generator=torch.Generator().manual_seed(501))
-    recording = Recording(model)
+    recording = in_learner_process(Recording, model)  # where generate calls it
     n = 6
     out = call_generate(generate, recording, prompt, n)
     calls = recording.calls
@@ -610,7 +611,7 @@ def test_generate_with_top_k_one_is_greedy(generate, reference):
     for _ in range(10):
         positional_greedy = torch.cat([positional_greedy, positional(positional_greedy)[0][:, -1].argmax(-1, keepdim=True)], 1)
     for model, expected, temperature in [(model, greedy, 1.0), (model, greedy, 0.7), (positional, positional_greedy, 1.0)]:
-        recording = Recording(model)
+        recording = in_learner_process(Recording, model)
         out = call_generate(generate, recording, prompt, 10, temperature=temperature, top_k=1)
         if not torch.equal(out, expected):
             dropped = any(c["state"] is None for c in recording.calls[1:]) and \

@@ -1,0 +1,383 @@
+"""The contestant: the only process that runs a submission's code.
+
+The judge (``autograder.judge``) starts it with one end of a socket pair. It loads the
+notebook's definitions, says what it loaded, then answers the judge's requests, one at a
+time: look up a name, get or set an attribute, call something, iterate, run a backward
+pass. It holds the learner's objects; the judge holds *handles* to them (``judge.Remote``).
+
+Requests are pickles (the judge is trusted). Replies are plain data only: nested tagged
+tuples of numbers, strings and tensors, written with ``torch.save`` and read by the judge
+with ``torch.load(weights_only=True)``, so nothing the learner's code builds can execute in
+the judge. The reply tags:
+
+    ("L", items) list   ("T", items) tuple   ("M", [[key, value], ...]) dict
+    ("S", dims) torch.Size   ("D", "float64") dtype   ("V", "cpu") device
+    ("X", tensor, link) tensor: a copy; ``link`` >= 0 when it requires grad, so that the
+        judge can send the gradient of its copy back ("backward")
+    ("H", handle, type info) any other object, kept here
+    ("A", arg) an object the judge sent: the judge uses its own, after the reply's updates
+
+Each request carries the judge's grad mode and global RNG state and each reply the RNG
+state after it, so ``torch.manual_seed`` in a grader seeds the learner's dropout as it
+would in one process. Lists, dicts, tensors and generators the judge sends keep their
+identity for the rest of the test, and whatever the learner's code does to them in place
+comes back as an update the judge applies to its own object.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import builtins
+import signal
+import sys
+import traceback
+from multiprocessing.connection import Connection
+
+import torch
+
+MAX_REQUEST = 256 << 20  # bytes
+PRIMITIVES = (type(None), bool, int, float, str, bytes)
+# Base classes the judge may build a stand-in from, so that isinstance(handle, nn.Linear) works
+# (and the reference's classes, named "reference:chapter:name").
+TRUSTED_MODULES = ("builtins", "collections", "torch", "autograder")
+MAX_DEPTH = 64
+
+
+class Interrupted(BaseException):
+    """Raised in the learner's code when the judge's time limit for a check expires (SIGUSR1)."""
+
+
+def _interrupt(signum, frame):
+    raise Interrupted("stopped: the check's time limit expired")
+
+
+class Sent:
+    """An object the judge sent, and the version it had when it last came or went."""
+
+    __slots__ = ("value", "version")
+
+    def __init__(self, value, version):
+        self.value, self.version = value, version
+
+
+class Server:
+    def __init__(self, connection: Connection, names: dict, load_reference, snapshot: BuiltinsSnapshot):
+        self.connection = connection
+        self.builtins = snapshot
+        self.names = names
+        self.load_reference = load_reference
+        self.reference_of: dict[int, tuple] = {}  # id(reference definition) -> (chapter, name)
+        self.reset()
+
+    def reset(self):
+        """Forget the objects of the test that ended: handles, sent objects, gradient links."""
+        self.objects: dict[int, object] = {}      # handle -> object
+        self.handle_of: dict[int, int] = {}       # id(object) -> handle
+        self.sent: dict[int, Sent] = {}           # judge's id -> what it sent
+        self.sent_id: dict[int, int] = {}         # id(our copy) -> judge's id
+        self.links: dict[int, torch.Tensor] = {}  # link -> tensor whose gradient the judge may send
+        self.touched: set[int] = set()
+
+    # ---- requests ---------------------------------------------------------------------
+    def serve(self):
+        while True:
+            try:
+                request = self.connection.recv_bytes(MAX_REQUEST)
+            except EOFError:
+                return
+            reply = self.answer(request)
+            self.connection.send_bytes(reply)
+
+    def answer(self, request: bytes) -> bytes:
+        self.touched = set()
+        reply = {}
+        try:
+            (grad_enabled, rng_state), operation, *arguments = _Unpickler(io.BytesIO(request), self).load()
+            torch.set_rng_state(rng_state)
+            with torch.set_grad_enabled(grad_enabled):
+                value = getattr(self, "do_" + operation)(*arguments)
+            reply["value"] = self.encode(value)
+        except BaseException as error:  # the learner's code may raise anything, SystemExit included
+            reply["error"] = _describe(error)
+        self.builtins.restore()
+        try:
+            reply["updates"] = self.updates()
+            reply["rng"] = torch.get_rng_state()
+            return _save(reply)
+        except BaseException as error:
+            return _save({"error": _describe(error), "rng": torch.get_rng_state()})
+
+    def do_reset(self):
+        self.reset()
+
+    def do_has(self, name):
+        return name in self.names
+
+    def do_get(self, name):
+        return self.names[name]
+
+    def do_set(self, name, wire):
+        self.names[name] = self.decode(wire)
+
+    def do_delete(self, name):
+        self.names.pop(name, None)
+
+    def do_getattr(self, target, name):
+        return getattr(target, name)
+
+    def do_setattr(self, target, name, wire):
+        setattr(target, name, self.decode(wire))
+
+    def do_delattr(self, target, name):
+        delattr(target, name)
+
+    def do_call(self, callee, args, kwargs):
+        callee = self.decode(callee)
+        return callee(*self.decode(args), **{k: self.decode(v) for k, v in kwargs.items()})
+
+    def do_len(self, target):
+        return len(target)
+
+    def do_getitem(self, target, key):
+        return target[self.decode(key)]
+
+    def do_setitem(self, target, key, wire):
+        target[self.decode(key)] = self.decode(wire)
+
+    def do_contains(self, target, wire):
+        return self.decode(wire) in target
+
+    def do_iter(self, target):
+        return list(target)
+
+    def do_bool(self, target):
+        return bool(target)
+
+    def do_repr(self, target):
+        return repr(target)[:2000]
+
+    def do_str(self, target):
+        return str(target)[:2000]
+
+    def do_backward(self, gradients):
+        """Backward from our tensors behind the judge's copies; then the sent leaves' gradients."""
+        tensors = [self.links[link] for link, _ in gradients]
+        torch.autograd.backward(tensors, [gradient for _, gradient in gradients])
+        return None
+
+    def do_gradients(self):
+        return [(judge_id, s.value.grad) for judge_id, s in self.sent.items()
+                if isinstance(s.value, torch.Tensor) and s.value.is_leaf and s.value.grad is not None]
+
+    # ---- what the judge sends ---------------------------------------------------------
+    def decode(self, wire, depth=0):
+        if depth > MAX_DEPTH:
+            raise ValueError("the judge sent something nested too deeply")
+        if type(wire) is not tuple:
+            return wire
+        tag = wire[0]
+        if tag == "T":
+            return tuple(self.decode(item, depth + 1) for item in wire[1])
+        if tag == "A":
+            return self._decode_sent(wire, depth)
+        raise ValueError(f"unknown tag {tag!r} from the judge")
+
+    def _decode_sent(self, wire, depth):
+        _, judge_id, kind, payload = wire
+        self.touched.add(judge_id)
+        known = self.sent.get(judge_id)
+        if kind == "tensor":
+            if payload is None:  # unchanged since we last saw it
+                return known.value
+            if isinstance(payload, int):  # a copy of one of our tensors: use ours, its graph intact
+                value = self.links[payload]
+            elif known is not None:
+                with torch.no_grad():
+                    known.value.copy_(payload["data"])
+                value = known.value
+            else:
+                value = payload["data"].clone().requires_grad_(payload["requires_grad"])
+                if payload["parameter"]:
+                    value = torch.nn.Parameter(value, requires_grad=payload["requires_grad"])
+        elif kind == "list":
+            items = [self.decode(item, depth + 1) for item in payload]
+            value = known.value if known is not None else []
+            value[:] = items
+        elif kind == "dict":
+            items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in payload]
+            value = known.value if known is not None else {}
+            value.clear()
+            value.update(items)
+        elif kind == "generator":
+            value = known.value if known is not None else torch.Generator()
+            value.set_state(payload)
+        else:
+            raise ValueError(f"unknown kind {kind!r} from the judge")
+        self.sent[judge_id] = Sent(value, _version(value))
+        self.sent_id[id(value)] = judge_id
+        return value
+
+    def updates(self):
+        """What the learner's code changed in place in the objects this request sent."""
+        changes = []
+        for judge_id in sorted(self.touched):
+            sent = self.sent[judge_id]
+            value = sent.value
+            if isinstance(value, torch.Tensor):
+                if _version(value) != sent.version:
+                    changes.append((judge_id, "tensor", value.detach().clone()))
+            elif isinstance(value, list):
+                changes.append((judge_id, "list", [self.encode(item) for item in value]))
+            elif isinstance(value, dict):
+                changes.append((judge_id, "dict", [[self.encode(k), self.encode(v)] for k, v in value.items()]))
+            elif isinstance(value, torch.Generator):
+                changes.append((judge_id, "generator", value.get_state()))
+            sent.version = _version(value)
+        return changes
+
+    # ---- what we send -------------------------------------------------------------------
+    def encode(self, value, depth=0):
+        if depth > MAX_DEPTH:
+            raise ValueError("a value nested more than 64 deep")
+        judge_id = self.sent_id.get(id(value))
+        if judge_id is not None and self.sent[judge_id].value is value:
+            return ("A", judge_id)
+        kind = type(value)
+        if kind in PRIMITIVES:
+            return value
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, (int, float, str)) and not isinstance(value, torch.Tensor):
+            return kind.__mro__[-2](value) if kind.__mro__[-2] in PRIMITIVES else self.handle_for(value)
+        if kind is torch.Size:
+            return ("S", [int(d) for d in value])
+        if kind is torch.dtype:
+            return ("D", str(value).removeprefix("torch."))
+        if kind is torch.device:
+            return ("V", str(value))
+        if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
+            return self._encode_tensor(value)
+        if kind is list:
+            return ("L", [self.encode(item, depth + 1) for item in value])
+        if isinstance(value, tuple):  # namedtuples and torch.return_types too
+            return ("T", [self.encode(item, depth + 1) for item in value])
+        if kind is dict or kind.__name__ == "OrderedDict" and isinstance(value, dict):
+            return ("M", [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()])
+        return self.handle_for(value)
+
+    def _encode_tensor(self, value):
+        data = value.detach().as_subclass(torch.Tensor).clone()
+        link = -1
+        if value.requires_grad:
+            link = len(self.links)
+            self.links[link] = value
+        return ("X", data, link)
+
+    def handle_for(self, value):
+        handle = self.handle_of.get(id(value))
+        if handle is None or self.objects[handle] is not value:
+            handle = len(self.objects)
+            self.objects[handle] = value
+            self.handle_of[id(value)] = handle
+        kind = type(value)
+        bases = []
+        for base in kind.__mro__:
+            if id(base) in self.reference_of:  # a reference class the judge sent: it has its own
+                bases.append("reference:" + ":".join(self.reference_of[id(base)]))
+            elif base.__module__.split(".")[0] in TRUSTED_MODULES:
+                bases.append(f"{base.__module__}:{base.__qualname__}")
+        return ("H", handle, [kind.__name__, bases])
+
+
+def _version(value):
+    if isinstance(value, torch.Tensor):
+        return value._version
+    return None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Requests name our objects by persistent ids: handles, and the reference's definitions."""
+
+    def __init__(self, file, server: Server):
+        super().__init__(file)
+        self.server = server
+
+    def persistent_load(self, pid):
+        tag, *rest = pid
+        if tag == "H":
+            return self.server.objects[rest[0]]
+        if tag == "R":  # a reference definition: the learner's code may use it (Exercise.uses)
+            chapter, name = rest
+            definition = self.server.load_reference(chapter).names[name]
+            self.server.reference_of[id(definition)] = (chapter, name)
+            return definition
+        raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
+
+
+class BuiltinsSnapshot:
+    """The builtins as they were before the submission's code ran. Put back before each reply:
+    torch.save and this server rely on them, and a submission replacing builtins.isinstance should
+    break its own code, not the answers about it."""
+
+    def __init__(self):
+        self.saved = dict(vars(builtins))
+
+    def restore(self):
+        current = vars(builtins)
+        if current != self.saved:
+            current.clear()
+            current.update(self.saved)
+
+
+def _describe(error: BaseException) -> tuple:
+    """The error as plain data: its type's name, whether it is a builtin, message, misconception."""
+    kind = type(error)
+    builtin = kind.__module__ == "builtins"
+    message = _safe_str(error)
+    trace = "".join(traceback.format_exception(error))[-4000:]
+    misconception = getattr(error, "misconception", None)
+    return (kind.__name__[:100], builtin, message[:4000], trace, misconception if isinstance(misconception, str) else None)
+
+
+def _safe_str(error) -> str:
+    try:
+        return str(error)
+    except BaseException:
+        return f"<{type(error).__name__} whose message cannot be shown>"
+
+
+def _save(reply) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(reply, buffer)
+    return buffer.getvalue()
+
+
+def main(fd: int, notebook: str, load_timeout: float) -> None:
+    from autograder import loader
+    from autograder.grading import load_reference
+    from autograder.probes import GraderTimeout, time_limit
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _interrupt)
+    sys.argv = ["autograder.contestant", notebook]
+    connection = Connection(fd)
+    sys.modules["notebook_loader"] = loader  # what course/ notebooks import
+    snapshot = BuiltinsSnapshot()
+    try:
+        with time_limit(load_timeout):
+            loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=snapshot.restore)
+    except GraderTimeout:
+        snapshot.restore()
+        connection.send_bytes(_save({"load_timeout": True}))
+        return
+    names = {"problems": [str(p) for p in loaded.problems], "names": sorted(loaded.defined_in)}
+    connection.send_bytes(_save(names))
+    Server(connection, loaded.names, load_reference, snapshot).serve()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]))
+    sys.stdout.flush()
+    import os
+    os._exit(0)  # skip interpreter teardown: learner objects may misbehave in finalizers

@@ -1,0 +1,624 @@
+"""The judge: runs the hidden graders against a submission that lives in another process.
+
+``sandbox.grade_submission`` starts ``python -m autograder.judge``. The judge loads the
+reference notebooks and the graders, starts the contestant (``autograder.contestant``), the
+only process that runs the submission's code, and runs the graders with the learner's
+names bound to handles (``Remote``) on the contestant's objects. Reference values,
+comparisons and the signed outcome records stay here: whatever the submission patches
+(torch, builtins, the autograder) it patches in its own process, and it never sees the
+key that signs the records.
+
+A handle forwards what a grader does with it (attributes, calls, ``len``, indexing,
+iteration) and answers ``isinstance`` with a stand-in class built from the torch classes the
+object derives from. Tensors cross by value; those that require grad are linked to the
+contestant's, so that a backward pass in the judge continues there (``sync_gradients``).
+When the contestant dies or overruns a time limit it is killed and, for the next test,
+started again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import io
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import torch
+
+from autograder import probes
+from autograder.probes import CheckFailed
+
+MAX_REPLY = 256 << 20  # bytes
+MAX_RESTARTS = 8
+INTERRUPT_GRACE = 1.0  # seconds the learner's code gets to stop when a time limit expires
+EXIT_GRACE = 2.0  # seconds the contestant gets to load before the judge's own limit, on top of its own
+# Learner exceptions raised in the judge as themselves: harmless types graders may catch by name.
+BUILTIN_ERRORS = {"AttributeError", "TypeError", "ValueError", "RuntimeError", "IndexError", "KeyError",
+                  "NotImplementedError", "ZeroDivisionError", "AssertionError", "NameError", "MemoryError",
+                  "ArithmeticError", "OverflowError", "LookupError", "UnboundLocalError", "RecursionError"}
+
+
+class ContestantDied(CheckFailed):
+    """The submission's process ended or misbehaved during a request."""
+
+
+class StaleHandle(ContestantDied):
+    """A handle on an object of a contestant that has since been killed."""
+
+
+class LoadTimeout(ContestantDied):
+    """The contestant did not finish loading the notebook in time."""
+
+
+class LearnerError(Exception):
+    """An exception of the submission's own making (a subclass named after it is raised)."""
+
+
+class Remote:
+    """A handle on an object of the contestant; see the module docstring."""
+
+    __slots__ = ("_contestant", "_handle", "_start")
+
+    def __init__(self, contestant, handle):
+        object.__setattr__(self, "_contestant", contestant)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_start", contestant.starts)  # which run of the contestant holds it
+
+    def __getattr__(self, name):
+        return self._contestant.request("getattr", self, name)
+
+    def __setattr__(self, name, value):
+        self._contestant.request("setattr", self, name, self._contestant.wire(value))
+
+    def __delattr__(self, name):
+        self._contestant.request("delattr", self, name)
+
+    def __call__(self, *args, **kwargs):
+        wire = self._contestant.wire
+        return self._contestant.request("call", self, wire(args), {k: wire(v) for k, v in kwargs.items()})
+
+    def __len__(self):
+        return self._contestant.request("len", self)
+
+    def __getitem__(self, key):
+        return self._contestant.request("getitem", self, self._contestant.wire(key))
+
+    def __setitem__(self, key, value):
+        wire = self._contestant.wire
+        self._contestant.request("setitem", self, wire(key), wire(value))
+
+    def __contains__(self, value):
+        return self._contestant.request("contains", self, self._contestant.wire(value))
+
+    def __iter__(self):
+        return iter(self._contestant.request("iter", self))
+
+    def __bool__(self):
+        return self._contestant.request("bool", self)
+
+    def __repr__(self):
+        return self._contestant.request("repr", self)
+
+    def __str__(self):
+        return self._contestant.request("str", self)
+
+
+class RemoteNamespace:
+    """The learner's names, as GradingPlugin reads and rebinds them, in the contestant."""
+
+    def __init__(self, contestant):
+        self.contestant = contestant
+
+    def __contains__(self, name):
+        return self.contestant.request("has", name)
+
+    def __getitem__(self, name):
+        return self.contestant.request("get", name)
+
+    def __setitem__(self, name, value):
+        try:
+            self.contestant.request("set", name, self.contestant.wire(value))
+        except StaleHandle:
+            pass  # putting back a name after a restart: the new contestant has its own definition
+
+    def pop(self, name, default=None):
+        self.contestant.request("delete", name)
+        return default
+
+    def reset(self):
+        """Called after each test: both sides forget that test's objects."""
+        self.contestant.reset()
+
+
+class Contestant:
+    """The judge's side of the connection: starts, restarts and talks to the contestant."""
+
+    def __init__(self, notebook: Path, load_timeout: float, memory: int, stderr: Path, references: dict,
+                 drop_to_nobody: bool = False, on_start=None):
+        self.notebook, self.load_timeout, self.memory, self.stderr = notebook, load_timeout, memory, stderr
+        self.references = references  # id -> persistent id of each reference definition
+        self.reference_definitions = {}  # persistent id -> definition
+        self.drop_to_nobody = drop_to_nobody
+        self.on_start = on_start or (lambda process: None)
+        self.process = self.connection = None
+        self.starts = 0
+        self.broken = None  # why it cannot be started again
+        self.standins: dict[tuple, type] = {}
+        self._forget()
+
+    def _forget(self):
+        self.proxies: dict[int, Remote] = {}      # handle -> proxy, so that `is` works
+        self.sent: dict[int, object] = {}          # our id -> the object we sent (kept alive)
+        self.sent_ids: dict[int, int] = {}         # id(object) -> our id
+        self.sent_versions: dict[int, int] = {}    # our id -> the tensor's version when it last crossed
+        self.links: dict[int, tuple] = {}          # id(our copy) -> (link, copy, version on arrival)
+
+    # ---- process -------------------------------------------------------------------------
+    def start(self, fork: bool = False):
+        """Start the contestant loading the notebook; ``wait_loaded`` reads what it loaded.
+
+        ``fork`` starts it as a copy of this process, which has imported torch already: only
+        before the judge holds anything the submission must not see (the key, the reference).
+        """
+        self.starts += 1
+        ours, theirs = socket.socketpair()
+        if fork:
+            self.process = _Forked(self._forked_main, ours, theirs)
+            theirs.close()
+            self.connection = Connection(ours.detach())
+            self.on_start(self.process)
+            return
+        command = [sys.executable, "-P", "-m", "autograder.contestant", str(theirs.fileno()), str(self.notebook),
+                   str(self.load_timeout)]
+        with open(self.stderr, "ab") as stderr:
+            self.process = subprocess.Popen(
+                command, cwd=self.notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr, pass_fds=(theirs.fileno(),), start_new_session=True,
+                preexec_fn=lambda: contestant_limits(self.memory, self.drop_to_nobody))
+        theirs.close()
+        self.connection = Connection(ours.detach())
+        self.on_start(self.process)
+
+    def _forked_main(self, ours, theirs):
+        from autograder.contestant import main
+        ours.close()
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)  # the judge's key arrives on its stdin: never ours
+        os.dup2(devnull, 1)
+        os.dup2(os.open(self.stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
+        os.closerange(3, theirs.fileno())
+        os.closerange(theirs.fileno() + 1, 65536)
+        os.chdir(self.notebook.parent)
+        contestant_limits(self.memory, self.drop_to_nobody)
+        main(theirs.fileno(), str(self.notebook), self.load_timeout)
+
+    def wait_loaded(self) -> dict:
+        """What the contestant loaded ({"problems", "names"}); raises ContestantDied if it did not."""
+        if not self.connection.poll(self.load_timeout + EXIT_GRACE):
+            self.kill()
+            raise LoadTimeout("loading the notebook's definitions took too long")
+        loaded = self._read()
+        if not isinstance(loaded, dict) or "problems" not in loaded:
+            self.kill()
+            raise LoadTimeout("loading the notebook's definitions took too long (an endless loop at the top level?)")
+        return loaded
+
+    def ensure_running(self):
+        if self.process is not None:
+            return
+        if self.broken is None and self.starts > MAX_RESTARTS:
+            self.broken = f"not run: the submission's process was restarted {MAX_RESTARTS} times already"
+        if self.broken is not None:
+            raise ContestantDied(self.broken)
+        self.start()
+        try:
+            self.wait_loaded()
+        except ContestantDied as error:
+            self.broken = f"the submission's process could not be started again: {error}"
+            raise ContestantDied(self.broken) from None
+
+    def kill(self, ended: bool = False):
+        """End the contestant and everything it started; the exit status, if it had one."""
+        process, self.process = self.process, None
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        if process is None:
+            return None
+        code = process.poll()
+        for _ in range(50 if ended else 0):  # it closed the connection: let it finish exiting
+            if code is not None:
+                break
+            time.sleep(0.01)
+            code = process.poll()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
+        self._forget()
+        return code
+
+    def reset(self):
+        if self.process is not None:
+            try:
+                self.request("reset")
+            except ContestantDied:
+                pass  # it is gone, and its objects with it
+        self._forget()
+
+    # ---- requests ----------------------------------------------------------------------------
+    def request(self, operation, *arguments):
+        self.ensure_running()
+        buffer = io.BytesIO()
+        _Pickler(buffer, self).dump(((torch.is_grad_enabled(), torch.get_rng_state()), operation, *arguments))
+        try:
+            self.connection.send_bytes(buffer.getvalue())
+            reply = self._read()
+        except ContestantDied:
+            raise
+        except BaseException:  # a time limit expired while the learner's code ran
+            self._interrupt()
+            raise
+        if not isinstance(reply, dict) or not isinstance(reply.get("rng"), torch.Tensor):
+            self.kill()
+            raise ContestantDied("the submission's process sent a malformed reply")
+        try:
+            torch.set_rng_state(reply["rng"])
+            self._apply(reply.get("updates", []))
+            if "error" in reply:
+                raise _learner_error(reply["error"])
+            return self.decode(reply.get("value"))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as error:
+            if "error" in reply and isinstance(error, _raised_type(reply["error"])):
+                raise
+            self.kill()
+            raise ContestantDied(f"the submission's process sent a malformed reply ({type(error).__name__}: "
+                                 f"{str(error)[:200]})") from None
+
+    def _interrupt(self):
+        """Stop the learner's code with an exception there (SIGUSR1); kill it if it does not stop."""
+        if self.process is None:
+            return
+        try:
+            os.kill(self.process.pid, signal.SIGUSR1)
+            if self.connection.poll(INTERRUPT_GRACE):
+                self._read()  # the interrupted request's answer: the check has failed already
+                return
+        except (ContestantDied, OSError):
+            pass
+        self.kill()
+
+    def _read(self):
+        try:
+            data = self.connection.recv_bytes(MAX_REPLY)
+        except (EOFError, OSError):
+            code = self.kill(ended=True)
+            raise ContestantDied(_ended(code)) from None
+        try:
+            return torch.load(io.BytesIO(data), weights_only=True)
+        except Exception:
+            self.kill()
+            raise ContestantDied("the submission's process sent a reply that is not plain data") from None
+
+    def sync_gradients(self):
+        """Continue backward passes that reached our copies of the contestant's tensors there,
+        then give the leaves we sent the gradients they got."""
+        pending = []
+        for link, copy, _ in self.links.values():
+            if copy.grad is not None:
+                pending.append((link, copy.grad.detach().clone()))
+                copy.grad = None
+        if not pending or self.process is None:
+            return
+        self.request("backward", pending)
+        for judge_id, gradient in self.request("gradients"):
+            tensor = self.sent[judge_id]
+            if isinstance(tensor, torch.Tensor) and isinstance(gradient, torch.Tensor) and tensor.is_leaf:
+                tensor.grad = gradient
+
+    # ---- what we send ---------------------------------------------------------------------------
+    def wire(self, value):
+        """``value`` ready to send: lists, dicts, tensors and generators by identity, tuples walked,
+        anything else pickled (handles and reference definitions by persistent id)."""
+        kind = type(value)
+        if kind is tuple:
+            return ("T", tuple(self.wire(v) for v in value))
+        if kind is list:
+            return self._sent(value, "list", [self.wire(v) for v in value])
+        if kind is dict:
+            return self._sent(value, "dict", [(self.wire(k), self.wire(v)) for k, v in value.items()])
+        if kind is torch.Generator:
+            return self._sent(value, "generator", value.get_state())
+        if isinstance(value, torch.Tensor):
+            return self._sent(value, "tensor", self._tensor_payload(value))
+        return value
+
+    def _sent(self, value, kind, payload):
+        judge_id = self.sent_ids.get(id(value))
+        if judge_id is None:
+            judge_id = len(self.sent)
+            self.sent[judge_id] = value
+            self.sent_ids[id(value)] = judge_id
+        if kind == "tensor":
+            self.sent_versions[judge_id] = value._version
+        return ("A", judge_id, kind, payload)
+
+    def _tensor_payload(self, tensor):
+        judge_id = self.sent_ids.get(id(tensor))
+        if judge_id is not None and self.sent_versions.get(judge_id) == tensor._version:
+            return None  # the contestant's copy is current
+        link = self.links.get(id(tensor))
+        if judge_id is None and link is not None and link[1] is tensor and link[2] == tensor._version:
+            return link[0]  # our copy of one of its tensors: it uses its own, with its graph
+        return {"data": tensor.detach().clone(), "requires_grad": tensor.requires_grad,
+                "parameter": isinstance(tensor, torch.nn.Parameter)}
+
+    def _apply(self, updates):
+        """Apply the contestant's in-place changes to what we sent."""
+        for judge_id, kind, data in updates:
+            target = self.sent[judge_id]
+            if kind == "tensor" and isinstance(target, torch.Tensor) and isinstance(data, torch.Tensor):
+                with torch.no_grad():
+                    if target.shape == data.shape and target.dtype == data.dtype:
+                        target.copy_(data)
+                    else:
+                        target.data = data
+                self.sent_versions[judge_id] = target._version
+            elif kind == "list" and isinstance(target, list):
+                target[:] = [self.decode(item) for item in data]
+            elif kind == "dict" and isinstance(target, dict):
+                items = [(self.decode(k), self.decode(v)) for k, v in data]
+                target.clear()
+                target.update(items)
+            elif kind == "generator" and isinstance(target, torch.Generator):
+                target.set_state(data)
+            else:
+                raise ValueError(f"an update of kind {kind!r} for a {type(target).__name__}")
+
+    # ---- what we receive --------------------------------------------------------------------
+    def decode(self, node, depth=0):
+        if node is None or type(node) in (bool, int, float, str, bytes):
+            return node
+        if type(node) is not tuple or not node or depth > 64:
+            raise ValueError("not a tagged value")
+        tag, *rest = node
+        if tag == "L":
+            return [self.decode(item, depth + 1) for item in rest[0]]
+        if tag == "T":
+            return tuple(self.decode(item, depth + 1) for item in rest[0])
+        if tag == "M":
+            return {self.decode(k, depth + 1): self.decode(v, depth + 1) for k, v in rest[0]}
+        if tag == "S":
+            return torch.Size([int(d) for d in rest[0]])
+        if tag == "D":
+            dtype = getattr(torch, str(rest[0]), None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError("not a dtype")
+            return dtype
+        if tag == "V":
+            return torch.device(str(rest[0]))
+        if tag == "X":
+            data, link = rest
+            if not isinstance(data, torch.Tensor):
+                raise ValueError("not a tensor")
+            if isinstance(link, int) and link >= 0 and (data.is_floating_point() or data.is_complex()):
+                data.requires_grad_(True)
+                self.links[id(data)] = (link, data, data._version)
+            return data
+        if tag == "A":
+            return self.sent[rest[0]]
+        if tag == "H":
+            handle, (name, bases) = rest
+            proxy = self.proxies.get(handle)
+            if proxy is None:
+                proxy = self.proxies[handle] = self._proxy_type(str(name)[:100], tuple(map(str, bases)))(self, handle)
+            return proxy
+        raise ValueError(f"unknown tag {tag!r}")
+
+    def _proxy_type(self, name, bases):
+        key = (name, bases)
+        if key not in self.standins:
+            definitions = {pid[1:]: self.reference_definitions[pid] for pid in self.reference_definitions}
+            standin = _standin(name, bases, definitions)
+            self.standins[key] = type(name, (Remote,), {"__slots__": (), "__class__": property(lambda self: standin),
+                                                        "remote_bases": bases})
+        return self.standins[key]
+
+
+class _Forked:
+    """A forked child, with the parts of subprocess.Popen's interface that Contestant uses."""
+
+    def __init__(self, main, *args):
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 0
+            try:
+                main(*args)
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def _standin(name, bases, references):
+    """A class for isinstance: a subclass of the first of ``bases`` we have imported ourselves
+    (``references`` maps (chapter, name) to our reference definitions)."""
+    for base in bases:
+        module, _, qualname = base.partition(":")
+        if module == "reference":
+            found = references.get(tuple(qualname.split(":")))
+        else:
+            found = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None) if part.isidentifier() and found is not None else None
+        if not isinstance(found, type) or found is object or issubclass(found, (torch._C.TensorBase, BaseException)):
+            continue
+        try:
+            return type(name, (found,), {"__module__": "submission"})
+        except TypeError:  # a final class (function, method): try the next base
+            continue
+    return type(name, (), {"__module__": "submission"})
+
+
+def _learner_error(description) -> BaseException:
+    name, builtin, message, _trace, _misconception = description
+    return _raised_type(description)(str(message))
+
+
+def _raised_type(description) -> type:
+    name, builtin = str(description[0]), description[1]
+    if builtin is True and name in BUILTIN_ERRORS:
+        return getattr(builtins, name)
+    return type(name if name.isidentifier() else "LearnerError", (LearnerError,), {})
+
+
+def _ended(code) -> str:
+    if code is None:
+        return "your code ended the grading process"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return f"your code's process was killed by {name}"
+    return f"your code ended the grading process (exit code {code})"
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, contestant: Contestant):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.contestant = contestant
+
+    def persistent_id(self, obj):
+        if isinstance(obj, Remote):
+            if object.__getattribute__(obj, "_contestant") is not self.contestant or \
+                    object.__getattribute__(obj, "_start") != self.contestant.starts:
+                raise StaleHandle("an object of the submission from before its process was restarted")
+            return ("H", object.__getattribute__(obj, "_handle"))
+        return self.contestant.references.get(id(obj))
+
+
+def reference_table(chapters) -> tuple[dict[int, tuple], dict[tuple, object]]:
+    """id -> ("R", chapter, name) for the definitions of the chapters' reference notebooks, and
+    the other way round."""
+    from autograder.grading import load_reference
+    table, definitions = {}, {}
+    for chapter in chapters:
+        for name, value in load_reference(chapter).names.items():
+            if isinstance(value, type) or callable(value) and hasattr(value, "__code__"):
+                table.setdefault(id(value), ("R", chapter, name))
+                definitions.setdefault(("R", chapter, name), value)
+    return table, definitions
+
+
+def contestant_limits(memory: int, drop_to_nobody: bool) -> None:
+    """In the contestant, before it runs Python: limits, dies with the judge, no privileges."""
+    from autograder.sandbox import NOBODY, limit_resources
+    limit_resources(memory)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone when the judge goes
+    if drop_to_nobody:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    # Root keeps its user id but loses every capability: it cannot read a non-dumpable judge's
+    # memory, change the clock or get around file permissions. PR_CAPBSET_DROP for what an exec
+    # would grant, capset for what we hold now, then PR_SET_NO_NEW_PRIVS.
+    for capability in range(64):
+        libc.prctl(24, capability, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    libc.capset(header, (ctypes.c_uint32 * 6)())  # effective, permitted, inheritable: all empty
+    libc.prctl(38, 1, 0, 0, 0)
+
+
+def not_dumpable():
+    """No process of our user may attach to us or read our memory (the key, the references)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+    except (OSError, AttributeError):
+        pass
+
+
+def _preload():
+    """Import what both processes need before forking, so that each does not import it again."""
+    import pytest  # noqa: F401  (the judge's)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401  (every notebook's)
+    except ImportError:
+        pass
+    import autograder.contestant  # noqa: F401
+    import autograder.loader  # noqa: F401
+
+
+def main(chapter: str, notebook: str, outcomes_path: str, test_timeout: float, load_timeout: float, memory: int,
+         drop_to_nobody: bool):
+    import importlib
+
+    from autograder.exercises import CHAPTERS
+    from autograder.grading import explain_missing, run_graders
+    from autograder.sandbox import earlier_chapters, sign
+
+    _preload()
+    contestant = Contestant(Path(notebook), load_timeout, memory, Path(outcomes_path).parent / "contestant-stderr.txt",
+                            {}, drop_to_nobody)
+    contestant.start(fork=True)  # first, while we hold nothing secret; it loads as we go on
+    key = bytes.fromhex(sys.stdin.readline().strip())
+    sys.stdin.close()
+    not_dumpable()
+    out = open(outcomes_path, "a", encoding="utf-8")
+
+    def emit(record, _key=key):
+        payload = json.dumps(record, default=str)
+        out.write(f"{payload}\t{sign(_key, payload)}\n")
+        out.flush()
+
+    contestant.on_start = lambda process: emit({"type": "contestant", "pgid": process.pid})
+    contestant.on_start(contestant.process)
+    signal.signal(signal.SIGTERM, lambda *_: (contestant.kill(), os._exit(0)))
+    contestant.references, contestant.reference_definitions = reference_table(sorted({chapter} | earlier_chapters(chapter)))
+    importlib.import_module(CHAPTERS[chapter].grader_module)
+    try:
+        loaded = contestant.wait_loaded()
+    except LoadTimeout:
+        emit({"type": "load_timeout"})
+        return
+    except ContestantDied as error:
+        contestant.broken = f"not run: the submission's process ended while loading the notebook ({error})"
+        loaded = {"problems": [str(error)], "names": []}
+    emit({"type": "loaded", "problems": loaded["problems"], "names": loaded["names"]})
+    probes.SESSION = contestant
+    run_graders(chapter, RemoteNamespace(contestant), lambda name: explain_missing(loaded["problems"], name),
+                test_timeout=test_timeout, on_outcome=lambda o: emit({"type": "outcome", **o}))
+    emit({"type": "done", "restarts": contestant.starts - 1})
+    contestant.kill()
+    out.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4], float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7] == "1")
+    os._exit(0)
