@@ -1,6 +1,7 @@
 """The contestant: the only process that runs a submission's code.
 
-The judge (``autograder.judge``) starts it with one end of a socket pair. It loads the
+The judge (``autograder.judge``) starts it with one end of a socket pair: forked from itself
+before it holds any secret, or, to restart it, as ``python -m autograder.contestant``. It loads the
 notebook's definitions, says what it loaded, then answers the judge's requests, one at a
 time: look up a name, get or set an attribute, call something, iterate, run a backward
 pass. It holds the learner's objects; the judge holds *handles* to them (``judge.Remote``).
@@ -31,7 +32,6 @@ import pickle
 import builtins
 import signal
 import sys
-import traceback
 from multiprocessing.connection import Connection
 
 import torch
@@ -246,10 +246,9 @@ class Server:
         kind = type(value)
         if kind in PRIMITIVES:
             return value
-        if isinstance(value, bool):
-            return bool(value)
-        if isinstance(value, (int, float, str)) and not isinstance(value, torch.Tensor):
-            return kind.__mro__[-2](value) if kind.__mro__[-2] in PRIMITIVES else self.handle_for(value)
+        for plain in (bool, int, float, str):  # a subclass (IntEnum, numpy.float64) as its plain value
+            if isinstance(value, plain):
+                return plain(value)
         if kind is torch.Size:
             return ("S", [int(d) for d in value])
         if kind is torch.dtype:
@@ -262,7 +261,7 @@ class Server:
             return ("L", [self.encode(item, depth + 1) for item in value])
         if isinstance(value, tuple):  # namedtuples and torch.return_types too
             return ("T", [self.encode(item, depth + 1) for item in value])
-        if kind is dict or kind.__name__ == "OrderedDict" and isinstance(value, dict):
+        if isinstance(value, dict):  # OrderedDict (state_dict) and other dicts as plain dicts
             return ("M", [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()])
         return self.handle_for(value)
 
@@ -331,13 +330,9 @@ class BuiltinsSnapshot:
 
 
 def _describe(error: BaseException) -> tuple:
-    """The error as plain data: its type's name, whether it is a builtin, message, misconception."""
+    """The error as plain data: its type's name, whether that is a builtin, its message."""
     kind = type(error)
-    builtin = kind.__module__ == "builtins"
-    message = _safe_str(error)
-    trace = "".join(traceback.format_exception(error))[-4000:]
-    misconception = getattr(error, "misconception", None)
-    return (kind.__name__[:100], builtin, message[:4000], trace, misconception if isinstance(misconception, str) else None)
+    return (kind.__name__[:100], kind.__module__ == "builtins", _safe_str(error)[:4000])
 
 
 def _safe_str(error) -> str:

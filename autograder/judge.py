@@ -487,8 +487,7 @@ def _standin(name, bases, references):
 
 
 def _learner_error(description) -> BaseException:
-    name, builtin, message, _trace, _misconception = description
-    return _raised_type(description)(str(message))
+    return _raised_type(description)(str(description[2]))
 
 
 def _raised_type(description) -> type:

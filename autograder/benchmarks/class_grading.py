@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import pkgutil
 import resource
@@ -35,13 +36,16 @@ HOSTILE_CELLS = [
 
 
 def variants() -> list[tuple[str, str]]:
-    """(chapter, notebook text) for every kind of submission in the class."""
+    """(chapter, notebook text) for every kind of submission in the class, the chapters taking
+    turns, so that a class smaller than the catalogue still has every chapter."""
     sys.path.insert(0, str(PROJECT / "tests"))
     import mutants
     catalogue = [m for info in pkgutil.iter_modules(mutants.__path__)
                  for m in importlib.import_module(f"mutants.{info.name}").MUTANTS]
-    kinds = []
+    by_chapter = []
     for chapter in CHAPTERS:
+        kinds = []
+        by_chapter.append(kinds)
         reference = (SOLUTIONS / f"{chapter}.ipynb").read_text(encoding="utf-8")
         kinds.append((chapter, reference))
         kinds.append((chapter, (PROJECT / "course" / f"{chapter}.ipynb").read_text(encoding="utf-8")))
@@ -55,7 +59,8 @@ def variants() -> list[tuple[str, str]]:
             notebook["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": source,
                                          "outputs": [], "execution_count": None})
             kinds.append((chapter, json.dumps(notebook)))
-    return kinds
+    turns = itertools.zip_longest(*by_chapter)
+    return [kind for turn in turns for kind in turn if kind is not None]
 
 
 def build_class(root: Path, students: int) -> list[tuple[str, str]]:
