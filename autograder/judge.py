@@ -276,15 +276,15 @@ class Contestant:
         try:
             torch.set_rng_state(reply["rng"])
             self._apply(reply.get("updates", []))
-            if "error" in reply:
-                raise _learner_error(reply["error"])
-            return self.decode(reply.get("value"))
+            raised = _learner_error(reply["error"]) if "error" in reply else None
+            value = None if raised is not None else self.decode(reply.get("value"))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as error:
-            if "error" in reply and isinstance(error, _raised_type(reply["error"])):
-                raise
             self.kill()
             raise ContestantDied(f"the submission's process sent a malformed reply ({type(error).__name__}: "
                                  f"{str(error)[:200]})") from None
+        if raised is not None:
+            raise raised
+        return value
 
     def _interrupt(self):
         """Stop the learner's code with an exception there (SIGUSR1); kill it if it does not stop."""
@@ -487,14 +487,12 @@ def _standin(name, bases, references):
 
 
 def _learner_error(description) -> BaseException:
-    return _raised_type(description)(str(description[2]))
-
-
-def _raised_type(description) -> type:
-    name, builtin = str(description[0]), description[1]
+    """The submission's exception as one of ours: a harmless builtin as itself, else a
+    LearnerError subclass of the same name (its SystemExit cannot end the judge)."""
+    name, builtin, message = str(description[0]), description[1], str(description[2])
     if builtin is True and name in BUILTIN_ERRORS:
-        return getattr(builtins, name)
-    return type(name if name.isidentifier() else "LearnerError", (LearnerError,), {})
+        return getattr(builtins, name)(message)
+    return type(name if name.isidentifier() else "LearnerError", (LearnerError,), {})(message)
 
 
 def _ended(code) -> str:
