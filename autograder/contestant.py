@@ -62,10 +62,11 @@ class Sent:
 
 
 class Server:
-    def __init__(self, connection: Connection, names: dict, load_reference, snapshot: BuiltinsSnapshot):
+    def __init__(self, connection: Connection, loaded, load_reference, snapshot: BuiltinsSnapshot):
         self.connection = connection
         self.builtins = snapshot
-        self.names = names
+        self.loaded = loaded  # the notebook's LoadedNotebook: its names, and why others were skipped
+        self.names = loaded.names
         self.load_reference = load_reference
         self.reference_of: dict[int, tuple] = {}  # id(reference definition) -> (chapter, name)
         self.reset()
@@ -99,7 +100,7 @@ class Server:
                 value = getattr(self, "do_" + operation)(*arguments)
             reply["value"] = self.encode(value)
         except BaseException as error:  # the learner's code may raise anything, SystemExit included
-            reply["error"] = _describe(error)
+            reply["error"] = _describe(error, self.loaded)
         self.builtins.restore()
         try:
             reply["updates"] = self.updates()
@@ -329,10 +330,16 @@ class BuiltinsSnapshot:
             current.update(self.saved)
 
 
-def _describe(error: BaseException) -> tuple:
-    """The error as plain data: its type's name, whether that is a builtin, its message."""
+def _describe(error: BaseException, loaded=None) -> tuple:
+    """The error as plain data: its type's name, whether that is a builtin, its message. A
+    NameError for a name the notebook assigns says where, and why the loader skipped it."""
     kind = type(error)
-    return (kind.__name__[:100], kind.__module__ == "builtins", _safe_str(error)[:4000])
+    message = _safe_str(error)
+    if isinstance(error, NameError) and loaded is not None and isinstance(getattr(error, "name", None), str):
+        why = loaded.why_not_loaded(error.name)
+        if why:
+            message += f" ({why})"
+    return (kind.__name__[:100], kind.__module__ == "builtins", message[:4000])
 
 
 def _safe_str(error) -> str:
@@ -350,6 +357,7 @@ def _save(reply) -> bytes:
 
 def main(fd: int, notebook: str, load_timeout: float) -> None:
     from autograder import loader
+    from autograder.exercises import EXERCISES
     from autograder.grading import load_reference
     from autograder.probes import GraderTimeout, time_limit
 
@@ -361,14 +369,15 @@ def main(fd: int, notebook: str, load_timeout: float) -> None:
     snapshot = BuiltinsSnapshot()
     try:
         with time_limit(load_timeout):
-            loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=snapshot.restore)
+            loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=snapshot.restore,
+                                          keep={exercise.name for exercise in EXERCISES.values()})
     except GraderTimeout:
         snapshot.restore()
         connection.send_bytes(_save({"load_timeout": True}))
         return
     names = {"problems": [str(p) for p in loaded.problems], "names": sorted(loaded.defined_in)}
     connection.send_bytes(_save(names))
-    Server(connection, loaded.names, load_reference, snapshot).serve()
+    Server(connection, loaded, load_reference, snapshot).serve()
 
 
 if __name__ == "__main__":

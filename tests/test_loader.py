@@ -77,3 +77,58 @@ def test_reference_notebooks_load_cleanly_with_every_graded_name(chapter):
     for exercise in exercises_of(chapter):
         cell, grade_id = nb.defined_in[exercise.name]
         assert grade_id == exercise.id, f"{exercise.name} must be defined in the cell {exercise.id}"
+
+
+def solution_cell(source: str, grade_id: str) -> object:
+    return code_cell(source, grade_id=grade_id, solution=True, grade=False, locked=False)
+
+
+def test_what_a_solution_needs_loads_transitively_whatever_its_value(make_notebook):
+    path = make_notebook(
+        code_cell("import math\nBIG = float('inf')\n"),
+        code_cell("NEG_INF = -BIG\nif math.pi > 3:\n    SIGN = -1\nelse:\n    SIGN = 1\n"),
+        code_cell("def table(n):\n    return [SIGN * i for i in range(n)]\n\nSQUARES = table(4)\n"),
+        solution_cell("def lowest(values):\n    return min(values + SQUARES, default=NEG_INF)\n", "ex_lowest"),
+    )
+    nb = load_notebook(path)
+    assert nb.problems == []
+    assert nb.lowest([]) == -3 and nb.NEG_INF == float("-inf")
+
+
+def test_functions_made_by_assignment_load(make_notebook):
+    path = make_notebook(
+        code_cell("from functools import partial\n\ndef power(x, n):\n    return x ** n\n"),
+        code_cell("square = partial(power, n=2)\ncube = lambda x: power(x, 3)\n"),
+    )
+    nb = load_notebook(path)
+    assert nb.square(3) == 9 and nb.cube(2) == 8
+
+
+def test_names_the_caller_keeps_load_however_they_are_assigned(make_notebook):
+    path = make_notebook(code_cell("def make():\n    return lambda n: n + 1\n\nsuccessor = make()\nother = make()\n"))
+    nb = load_notebook(path, keep={"successor"})
+    assert nb.successor(1) == 2 and "other" not in nb
+
+
+def test_demo_data_that_only_demo_helpers_read_stays_unloaded(make_notebook, tmp_path):
+    marker = tmp_path / "trained"
+    path = make_notebook(
+        solution_cell("def model(x):\n    return 2 * x\n", "ex_model"),
+        code_cell(f"def train():\n    open({str(marker)!r}, 'w').write('x')\n    return [1.0]\n\nlosses = train()\n"),
+        code_cell("def plot():\n    return losses\n"),
+    )
+    nb = load_notebook(path)
+    assert nb.model(2) == 4 and "losses" not in nb and not marker.exists()
+
+
+def test_a_needed_name_bound_by_a_loop_says_where_and_why(make_notebook):
+    path = make_notebook(
+        code_cell("for SCALE in [1, 2]:\n    pass\n"),
+        solution_cell("def scaled(x):\n    return x * SCALE\n", "ex_scaled"),
+    )
+    nb = load_notebook(path)
+    with pytest.raises(NameError):
+        nb.scaled(1)
+    why = nb.why_not_loaded("SCALE")
+    assert "cell 0" in why and "line 1" in why and "loop" in why
+    assert nb.why_not_loaded("scaled") is None
