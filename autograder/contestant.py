@@ -16,6 +16,10 @@ the judge. The reply tags:
     ("X", tensor, link) tensor: a copy; ``link`` >= 0 when it requires grad, so that the
         judge can send the gradient of its copy back ("backward")
     ("H", handle, type info) any other object, kept here
+    ("O", kind, ("H", ...), items) a container of the learner's own type (a NamedTuple, a
+        dataclass, a dict or list subclass): kept here like any object, and its items copied
+        (kind "tuple", "list", "dict" or "fields"), so that the judge can read them and, when it
+        passes the container back unchanged, the learner's code gets its own object again
     ("A", arg) an object the judge sent: the judge uses its own, after the reply's updates
 
 Each request carries the judge's grad mode and global RNG state and each reply the RNG
@@ -27,6 +31,7 @@ comes back as an update the judge applies to its own object.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import builtins
@@ -260,11 +265,24 @@ class Server:
             return self._encode_tensor(value)
         if kind is list:
             return ("L", [self.encode(item, depth + 1) for item in value])
-        if isinstance(value, tuple):  # namedtuples and torch.return_types too
+        if kind is tuple:
             return ("T", [self.encode(item, depth + 1) for item in value])
-        if isinstance(value, dict):  # OrderedDict (state_dict) and other dicts as plain dicts
+        if kind is dict:
             return ("M", [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()])
+        if isinstance(value, (tuple, list, dict)) or _is_dataclass_instance(value):
+            return self._encode_own_container(value, depth)
         return self.handle_for(value)
+
+    def _encode_own_container(self, value, depth):
+        handle = self.handle_for(value)
+        if isinstance(value, dict):
+            pairs = [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()]
+            return ("O", "dict", handle, pairs)
+        if isinstance(value, (tuple, list)):
+            kind = "tuple" if isinstance(value, tuple) else "list"
+            return ("O", kind, handle, [self.encode(item, depth + 1) for item in value])
+        fields = [[f.name, self.encode(getattr(value, f.name), depth + 1)] for f in dataclasses.fields(value)]
+        return ("O", "fields", handle, fields)
 
     def _encode_tensor(self, value):
         data = value.detach().as_subclass(torch.Tensor).clone()
@@ -288,6 +306,10 @@ class Server:
             elif base.__module__.split(".")[0] in TRUSTED_MODULES:
                 bases.append(f"{base.__module__}:{base.__qualname__}")
         return ("H", handle, [kind.__name__, bases])
+
+
+def _is_dataclass_instance(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _version(value):

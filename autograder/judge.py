@@ -112,6 +112,51 @@ class Remote:
         return self._contestant.request("str", self)
 
 
+class Mirror:
+    """The judge's copy of a container of the learner's own type (a NamedTuple, a dataclass, a
+    dict or list subclass): a tuple, list or dict of its items, read here like any other, that
+    goes back to the contestant as the learner's own object while its items are the ones that
+    came (the same objects; tensors not changed in place). Changed here, it goes back as a plain
+    container of its new items. A dataclass is a dict of its fields here. Attributes the mirror
+    lacks (a NamedTuple's fields, a dataclass's fields unless a dict method has the name, the
+    learner's methods) are read from the learner's object."""
+
+    def _init_mirror(self, remote):
+        object.__setattr__(self, "_remote", remote)
+        object.__setattr__(self, "_arrived", self._fingerprint())
+
+    def _fingerprint(self):
+        values = list(self.items()) if isinstance(self, dict) else list(self)
+        return [(id(v), v._version if isinstance(v, torch.Tensor) else None)
+                for item in values for v in (item if isinstance(self, dict) else (item,))]
+
+    def _for_the_wire(self):
+        """The learner's own object while unchanged, else a plain container of the items."""
+        if self._fingerprint() == object.__getattribute__(self, "_arrived"):
+            return object.__getattribute__(self, "_remote")
+        return dict(self) if isinstance(self, dict) else list(self) if isinstance(self, list) else tuple(self)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(object.__getattribute__(self, "_remote"), name)
+
+
+class TupleMirror(Mirror, tuple):
+    pass
+
+
+class ListMirror(Mirror, list):
+    pass
+
+
+class DictMirror(Mirror, dict):
+    pass
+
+
+MIRRORS = {"tuple": TupleMirror, "list": ListMirror, "dict": DictMirror, "fields": DictMirror}
+
+
 class RemoteNamespace:
     """The learner's names, as GradingPlugin reads and rebinds them, in the contestant."""
 
@@ -331,6 +376,8 @@ class Contestant:
     def wire(self, value):
         """``value`` ready to send: lists, dicts, tensors and generators by identity, tuples walked,
         anything else pickled (handles and reference definitions by persistent id)."""
+        if isinstance(value, Mirror):
+            value = value._for_the_wire()
         kind = type(value)
         if kind is tuple:
             return ("T", tuple(self.wire(v) for v in value))
@@ -418,6 +465,18 @@ class Contestant:
             return data
         if tag == "A":
             return self.sent[rest[0]]
+        if tag == "O":
+            kind, handle, items = rest
+            remote = self.decode(handle, depth + 1)
+            if not isinstance(remote, Remote) or kind not in MIRRORS:
+                raise ValueError("not a container of the learner's own type")
+            if kind in ("dict", "fields"):
+                items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in items]
+            else:
+                items = [self.decode(item, depth + 1) for item in items]
+            mirror = self._mirror_type(MIRRORS[kind], remote)(items)
+            mirror._init_mirror(remote)
+            return mirror
         if tag == "H":
             handle, (name, bases) = rest
             proxy = self.proxies.get(handle)
@@ -425,6 +484,14 @@ class Contestant:
                 proxy = self.proxies[handle] = self._proxy_type(str(name)[:100], tuple(map(str, bases)))(self, handle)
             return proxy
         raise ValueError(f"unknown tag {tag!r}")
+
+    def _mirror_type(self, base, remote):
+        """A subclass of ``base`` named after the learner's class, for messages that name types."""
+        name = type(remote).__name__
+        key = (base, name)
+        if key not in self.standins:
+            self.standins[key] = type(name, (base,), {})
+        return self.standins[key]
 
     def _proxy_type(self, name, bases):
         key = (name, bases)
