@@ -377,9 +377,8 @@ def _save(reply) -> bytes:
     return buffer.getvalue()
 
 
-def main(fd: int, notebook: str, load_timeout: float) -> None:
+def main(fd: int, notebook: str, load_timeout: float, keep=()) -> None:
     from autograder import loader
-    from autograder.exercises import EXERCISES
     from autograder.grading import load_reference
     from autograder.probes import GraderTimeout, time_limit
 
@@ -392,7 +391,7 @@ def main(fd: int, notebook: str, load_timeout: float) -> None:
     try:
         with time_limit(load_timeout):
             loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=snapshot.restore,
-                                          keep={exercise.name for exercise in EXERCISES.values()})
+                                          keep=keep)
     except GraderTimeout:
         snapshot.restore()
         connection.send_bytes(_save({"load_timeout": True}))
@@ -403,7 +402,7 @@ def main(fd: int, notebook: str, load_timeout: float) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]))
+    main(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), tuple(filter(None, sys.argv[4].split(","))))
     sys.stdout.flush()
     import os
     os._exit(0)  # skip interpreter teardown: learner objects may misbehave in finalizers

@@ -188,8 +188,9 @@ class Contestant:
     """The judge's side of the connection: starts, restarts and talks to the contestant."""
 
     def __init__(self, notebook: Path, load_timeout: float, memory: int, stderr: Path, references: dict,
-                 drop_to_nobody: bool = False, on_start=None):
+                 drop_to_nobody: bool = False, on_start=None, keep: tuple[str, ...] = ()):
         self.notebook, self.load_timeout, self.memory, self.stderr = notebook, load_timeout, memory, stderr
+        self.keep = keep  # the graded names: the loader keeps their assignments, whatever their value
         self.references = references  # id -> persistent id of each reference definition
         self.reference_definitions = {}  # persistent id -> definition
         self.drop_to_nobody = drop_to_nobody
@@ -223,7 +224,7 @@ class Contestant:
             self.on_start(self.process)
             return
         command = [sys.executable, "-P", "-m", "autograder.contestant", str(theirs.fileno()), str(self.notebook),
-                   str(self.load_timeout)]
+                   str(self.load_timeout), ",".join(self.keep)]
         with open(self.stderr, "ab") as stderr:
             self.process = subprocess.Popen(
                 command, cwd=self.notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -245,7 +246,7 @@ class Contestant:
         os.closerange(theirs.fileno() + 1, 65536)
         os.chdir(self.notebook.parent)
         contestant_limits(self.memory, self.drop_to_nobody)
-        main(theirs.fileno(), str(self.notebook), self.load_timeout)
+        main(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep)
 
     def wait_loaded(self) -> dict:
         """What the contestant loaded ({"problems", "names"}); raises ContestantDied if it did not."""
@@ -643,13 +644,13 @@ def main(chapter: str, notebook: str, outcomes_path: str, test_timeout: float, l
          drop_to_nobody: bool):
     import importlib
 
-    from autograder.exercises import CHAPTERS
+    from autograder.exercises import CHAPTERS, exercises_of
     from autograder.grading import explain_missing, run_graders
     from autograder.sandbox import earlier_chapters, sign
 
     _preload()
     contestant = Contestant(Path(notebook), load_timeout, memory, Path(outcomes_path).parent / "contestant-stderr.txt",
-                            {}, drop_to_nobody)
+                            {}, drop_to_nobody, keep=tuple(e.name for e in exercises_of(chapter)))
     contestant.start(fork=True)  # first, while we hold nothing secret; it loads as we go on
     key = bytes.fromhex(sys.stdin.readline().strip())
     sys.stdin.close()

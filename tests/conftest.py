@@ -45,3 +45,25 @@ def make_notebook(tmp_path):
     def make(*cells, name="notebook.ipynb", chapter=None):
         return write_notebook(tmp_path / name, cells, chapter)
     return make
+
+
+def contestant_process(notebook: Path, stderr: Path, keep=()):
+    """A contestant process loading ``notebook``: (the contestant, what it loaded, the judge's view of its names)."""
+    from autograder.judge import Contestant, RemoteNamespace
+    contestant = Contestant(notebook, 60.0, 4 << 30, stderr, {}, keep=tuple(keep))
+    contestant.start()
+    return contestant, contestant.wait_loaded(), RemoteNamespace(contestant)
+
+
+@pytest.fixture
+def start_contestant(tmp_path):
+    """Starts contestants on given notebooks (what they loaded, their names); kills them after the test."""
+    started = []
+
+    def start(notebook: Path, keep=()):
+        contestant, loaded, names = contestant_process(notebook, tmp_path / "contestant-stderr.txt", keep)
+        started.append(contestant)
+        return loaded, names
+    yield start
+    for contestant in started:
+        contestant.kill()

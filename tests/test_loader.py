@@ -132,3 +132,14 @@ def test_a_needed_name_bound_by_a_loop_says_where_and_why(make_notebook):
     why = nb.why_not_loaded("SCALE")
     assert "cell 0" in why and "line 1" in why and "loop" in why
     assert nb.why_not_loaded("scaled") is None
+
+
+def test_a_name_error_in_the_contestant_says_where_the_name_was_skipped(make_notebook, start_contestant):
+    path = make_notebook(
+        code_cell("for SCALE in [1, 2]:\n    pass\n"),
+        solution_cell("def scaled(x):\n    return x * SCALE\n", "ex_scaled"),
+    )
+    _, names = start_contestant(path)
+    with pytest.raises(NameError, match=r"name 'SCALE' is not defined \('SCALE' is not loaded: cell 0, line 1 "
+                                        r"assigns it, but it is bound by a loop"):
+        names["scaled"](1)

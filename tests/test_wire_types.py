@@ -8,8 +8,7 @@ dataclasses, torch's named results, and nested containers of tensors.
 import pytest
 import torch
 
-from autograder.judge import Contestant, RemoteNamespace
-from conftest import code_cell
+from conftest import code_cell, contestant_process, write_notebook
 
 KINDS = '''
 import collections
@@ -88,13 +87,11 @@ KIND_NAMES = ["namedtuple", "tuple_subclass", "list_subclass", "dict_subclass", 
 
 @pytest.fixture(scope="module")
 def learner(tmp_path_factory):
-    from conftest import write_notebook
     folder = tmp_path_factory.mktemp("wire")
-    notebook = write_notebook(folder / "kinds.ipynb", [code_cell(KINDS)])
-    contestant = Contestant(notebook, 60.0, 4 << 30, folder / "stderr.txt", {})
-    contestant.start()
-    assert contestant.wait_loaded()["problems"] == []
-    yield RemoteNamespace(contestant)
+    contestant, loaded, names = contestant_process(write_notebook(folder / "kinds.ipynb", [code_cell(KINDS)]),
+                                                   folder / "stderr.txt")
+    assert loaded["problems"] == []
+    yield names
     contestant.kill()
 
 
