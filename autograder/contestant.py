@@ -17,9 +17,9 @@ the judge. The reply tags:
         judge can send the gradient of its copy back ("backward")
     ("H", handle, type info) any other object, kept here
     ("O", kind, ("H", ...), items) a container of the learner's own type (a NamedTuple, a
-        dataclass, a dict or list subclass): kept here like any object, and its items copied
-        (kind "tuple", "list", "dict" or "fields"), so that the judge can read them and, when it
-        passes the container back unchanged, the learner's code gets its own object again
+        dataclass, a dict or list subclass): its items (kind "tuple", "list", "dict" or
+        "fields"), and a handle on it. When the judge sends it back ("own"), it is rebuilt here
+        as the same type around the items the judge sent, so that those keep their identity
     ("A", arg) an object the judge sent: the judge uses its own, after the reply's updates
 
 Each request carries the judge's grad mode and global RNG state and each reply the RNG
@@ -31,6 +31,7 @@ comes back as an update the judge applies to its own object.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import pickle
@@ -218,6 +219,13 @@ class Server:
         elif kind == "generator":
             value = known.value if known is not None else torch.Generator()
             value.set_state(payload)
+        elif kind == "own":
+            template, own_kind, items = payload
+            if own_kind in ("dict", "fields"):
+                items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in items]
+            else:
+                items = [self.decode(item, depth + 1) for item in items]
+            value = _rebuild(template, own_kind, items, None if known is None else known.value)
         else:
             raise ValueError(f"unknown kind {kind!r} from the judge")
         self.sent[judge_id] = Sent(value, _version(value))
@@ -239,6 +247,9 @@ class Server:
                 changes.append((judge_id, "dict", [[self.encode(k), self.encode(v)] for k, v in value.items()]))
             elif isinstance(value, torch.Generator):
                 changes.append((judge_id, "generator", value.get_state()))
+            elif _is_dataclass_instance(value):
+                fields = [[f.name, self.encode(getattr(value, f.name))] for f in dataclasses.fields(value)]
+                changes.append((judge_id, "dict", fields))
             sent.version = _version(value)
         return changes
 
@@ -306,6 +317,33 @@ class Server:
             elif base.__module__.split(".")[0] in TRUSTED_MODULES:
                 bases.append(f"{base.__module__}:{base.__qualname__}")
         return ("H", handle, [kind.__name__, bases])
+
+
+def _rebuild(template, kind, items, known):
+    """A container of ``template``'s type holding ``items`` (``known``, the one built when the
+    judge sent it before, when it can be reused). The learner's own object when its type cannot
+    be rebuilt."""
+    try:
+        if kind == "tuple":
+            if type(known) is type(template) and len(known) == len(items) and all(a is b for a, b in zip(known, items)):
+                return known
+            cls = type(template)
+            value = cls._make(items) if hasattr(cls, "_make") else cls(items)
+            if hasattr(template, "__dict__"):
+                vars(value).update(vars(template))
+            return value
+        value = known if known is not None else copy.copy(template)
+        if kind == "list":
+            value[:] = items
+        elif kind == "dict":
+            value.clear()
+            value.update(items)
+        else:
+            for name, item in items:
+                object.__setattr__(value, name, item)  # frozen dataclasses too
+        return value
+    except Exception:
+        return template
 
 
 def _is_dataclass_instance(value) -> bool:

@@ -114,27 +114,24 @@ class Remote:
 
 class Mirror:
     """The judge's copy of a container of the learner's own type (a NamedTuple, a dataclass, a
-    dict or list subclass): a tuple, list or dict of its items, read here like any other, that
-    goes back to the contestant as the learner's own object while its items are the ones that
-    came (the same objects; tensors not changed in place). Changed here, it goes back as a plain
-    container of its new items. A dataclass is a dict of its fields here. Attributes the mirror
-    lacks (a NamedTuple's fields, a dataclass's fields unless a dict method has the name, the
-    learner's methods) are read from the learner's object."""
+    dict or list subclass): a tuple, list or dict of its items, read here like any other. Sent
+    back, it becomes a container of the learner's type again, holding the items the judge sends
+    (its tensors by identity, so that in-place changes come back as for any sent tensor). A
+    dataclass is a dict of its fields here. Attributes the mirror lacks (a NamedTuple's fields,
+    a dataclass's fields unless a dict method has the name, the learner's methods) are read from
+    the learner's object."""
 
-    def _init_mirror(self, remote):
+    def _init_mirror(self, remote, kind):
         object.__setattr__(self, "_remote", remote)
-        object.__setattr__(self, "_arrived", self._fingerprint())
+        object.__setattr__(self, "_kind", kind)
 
-    def _fingerprint(self):
-        values = list(self.items()) if isinstance(self, dict) else list(self)
-        return [(id(v), v._version if isinstance(v, torch.Tensor) else None)
-                for item in values for v in (item if isinstance(self, dict) else (item,))]
-
-    def _for_the_wire(self):
-        """The learner's own object while unchanged, else a plain container of the items."""
-        if self._fingerprint() == object.__getattribute__(self, "_arrived"):
-            return object.__getattribute__(self, "_remote")
-        return dict(self) if isinstance(self, dict) else list(self) if isinstance(self, list) else tuple(self)
+    def _wire(self, contestant):
+        kind = object.__getattribute__(self, "_kind")
+        if isinstance(self, dict):
+            items = [(contestant.wire(k), contestant.wire(v)) for k, v in self.items()]
+        else:
+            items = [contestant.wire(v) for v in self]
+        return contestant._sent(self, "own", (object.__getattribute__(self, "_remote"), kind, items))
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -378,7 +375,7 @@ class Contestant:
         """``value`` ready to send: lists, dicts, tensors and generators by identity, tuples walked,
         anything else pickled (handles and reference definitions by persistent id)."""
         if isinstance(value, Mirror):
-            value = value._for_the_wire()
+            return value._wire(self)
         kind = type(value)
         if kind is tuple:
             return ("T", tuple(self.wire(v) for v in value))
@@ -476,7 +473,7 @@ class Contestant:
             else:
                 items = [self.decode(item, depth + 1) for item in items]
             mirror = self._mirror_type(MIRRORS[kind], remote)(items)
-            mirror._init_mirror(remote)
+            mirror._init_mirror(remote, kind)
             return mirror
         if tag == "H":
             handle, (name, bases) = rest
