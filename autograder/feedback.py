@@ -23,6 +23,14 @@ li { margin: .3rem 0; } code { background: #f3f3f3; padding: 0 .2rem; }
 """
 
 
+def without_hint(message: str, misconception) -> str:
+    """The check's message less the "[misconception id: hint]" that probes.CheckFailed appends,
+    since the page states the misconception once, in its own note."""
+    if misconception is None:
+        return message
+    return message.replace(f" [misconception {misconception.id}: {misconception.hint}]", "").strip() or message
+
+
 def feedback_html(record: dict) -> str:
     chapter = record.get("chapter")
     title = CHAPTERS[chapter].title if chapter in CHAPTERS else "unknown chapter"
@@ -47,9 +55,10 @@ def feedback_html(record: dict) -> str:
             continue
         parts.append(f"<h2><code>{e(exercise['name'])}</code></h2><ul>")
         for check in lost:
-            parts.append(f"<li><strong>-{check['max_points']:g}</strong> {e(check['test'].removeprefix('test_').replace('_', ' '))}: "
-                         f"{e(check['message'] or check['outcome'])}")
             misconception = MISCONCEPTIONS.get(check.get("misconception") or "")
+            message = without_hint(check["message"] or check["outcome"], misconception)
+            parts.append(f"<li><strong>-{check['max_points']:g}</strong> {e(check['test'].removeprefix('test_').replace('_', ' '))}: "
+                         f"{e(message)}")
             if misconception:
                 parts.append(f"<br><span class='note'>Likely misconception <code>{e(misconception.id)}</code>: "
                              f"{e(misconception.hint)}. Reread the section \u201c{e(misconception.section)}\u201d "

@@ -53,7 +53,8 @@ add_misconceptions("01_self_attention", [
      "the mask argument has no effect",
      "Masks: which keys may a query see?"),
     ("causal_mask_off_by_one",
-     "the causal mask is shifted by one: a position may attend to itself but not to the next one",
+     "the causal mask leaves out the diagonal (strictly below it), so a position cannot attend to itself, "
+     "only to earlier positions",
      "Masks: which keys may a query see?"),
     ("causal_mask_upper",
      "the causal mask lets each position see the future instead of the past",
