@@ -52,6 +52,10 @@ add_misconceptions("01_self_attention", [
     ("mask_ignored",
      "the mask argument has no effect",
      "Masks: which keys may a query see?"),
+    ("mask_fill_zero",
+     "masked scores are set to 0 instead of -inf, so masked keys still take part in the softmax and the kept "
+     "weights no longer sum to one",
+     "Masks: which keys may a query see?"),
     ("causal_mask_off_by_one",
      "the causal mask leaves out the diagonal (strictly below it), so a position cannot attend to itself, "
      "only to earlier positions",
@@ -135,6 +139,14 @@ add_misconceptions("03_add_and_norm", [
     ("dropout_in_eval",
      "dropout still drops elements when not training; in eval mode it must be the identity",
      "Dropout"),
+    ("dropout_mask_float32",
+     "the mask is made as a float32 tensor whatever x is, so a half-precision x comes back promoted to float32 "
+     "(and a mask made on the CPU does not follow x to the GPU)",
+     "Dropout"),
+    ("layernorm_library_statistics",
+     "the variance or the normalisation comes from a library call (Tensor.var, torch.var_mean, torch.std, "
+     "F.layer_norm...), where the exercise asks to compute the biased variance from its definition",
+     "Layer normalisation"),
     ("dropout_classic_test_scaling",
      "the output is scaled by 1 - p at test time, as classic dropout does; inverted dropout rescales in training "
      "and is the identity at test time",
@@ -257,6 +269,14 @@ add_misconceptions("04_vit_block", [
     ("mlp_act_layer_ignored",
      "the activation is fixed instead of being built from act_layer",
      "The MLP"),
+    ("mlp_out_defaults_to_hidden",
+     "out_features defaults to hidden_features; it defaults to in_features, so that the MLP maps tokens back to "
+     "the width of the residual stream",
+     "The MLP"),
+    ("attn_drop_on_output",
+     "attn_drop acts on the attended values (attn @ v) instead of on the attention weights, so it zeroes whole "
+     "output features instead of single query-key links",
+     "Attention with one qkv projection"),
     ("mlp_dropout_before_activation",
      "the first dropout acts before the activation; timm's MLP drops after the activation and after fc2",
      "The MLP"),

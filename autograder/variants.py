@@ -14,10 +14,10 @@ import torch
 
 # ---- chapter 1 ---------------------------------------------------------------------------
 
-def _attention(q, k, v, mask, scale, softmax_dim=-1, mask_after=False):
+def _attention(q, k, v, mask, scale, softmax_dim=-1, mask_after=False, fill=float("-inf")):
     scores = q @ k.transpose(-2, -1) * scale
     if mask is not None and not mask_after:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, fill)
     weights = torch.softmax(scores, dim=softmax_dim)
     if mask is not None:
         weights = weights.masked_fill(~mask, 0.0)
@@ -37,6 +37,7 @@ def sdpa_variants(q, k, v, mask=None) -> dict:
             "mask_inverted": lambda: _attention(q, k, v, ~mask, 1 / math.sqrt(d)),
             "mask_after_softmax": lambda: _attention(q, k, v, mask, 1 / math.sqrt(d), mask_after=True),
             "mask_ignored": lambda: _attention(q, k, v, None, 1 / math.sqrt(d)),
+            "mask_fill_zero": lambda: _attention(q, k, v, mask, 1 / math.sqrt(d), fill=0.0),
         }
     return variants
 

@@ -41,3 +41,16 @@ def test_causal_mask_off_by_one_hint_describes_the_bug():
     """The bug is tril(-1): the diagonal is left out, so a position cannot attend to itself."""
     hint = MISCONCEPTIONS["causal_mask_off_by_one"].hint
     assert "cannot attend to itself" in hint and "may attend to itself" not in hint
+
+
+def test_layer_norm_with_var_mean_loses_the_from_scratch_point(tmp_path):
+    """The notebook forbids Tensor.var and torch.var_mean in layer_norm; a correct var_mean version loses a point."""
+    var = "var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)"
+    for name, new in [("var_mean", "var, _ = torch.var_mean(x, dim=dims, correction=0, keepdim=True)"),
+                      ("method", "var = x.var(dim=dims, keepdim=True, unbiased=False)")]:
+        notebook = edited_solution(tmp_path, "03_add_and_norm", [(var, new)], name=f"{name}.ipynb")
+        result = grade_submission(notebook, chapter="03_add_and_norm")
+        lost = {e.id: e.max_points - e.points for e in result.exercises if e.points < e.max_points}
+        assert lost == {"ex03_layer_norm": 1}, (name, lost)
+        named = {c.misconception for e in result.exercises for c in e.checks if c.outcome == "failed"}
+        assert named == {"layernorm_library_statistics"}, (name, named)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.grading import load_reference
-from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, diagnose, load_state, randn
+from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
+                               in_learner_process, load_state, randn)
 from autograder.variants import (add_norm_variants, encoder_block_variants, layer_norm_variants,
                                  position_wise_ffn_variants, seed_add_norm_variants)
 
@@ -61,6 +62,7 @@ def test_layer_norm_matches_torch(layer_norm):
             actual = call_layer_norm(layer_norm, *clones(x, gamma, beta), eps)
             check_close(actual, expected, f"layer_norm for x of shape {shape}, normalized shape {normalized_shape}, "
                         f"eps={eps}, random gamma and beta", layer_norm_variants(x, gamma, beta, eps))
+    check_float32(layer_norm)
 
 
 @pytest.mark.exercise(LAYER_NORM, points=1)
@@ -99,8 +101,49 @@ def test_gradients_match_torch(layer_norm):
     check_gradients("layer_norm", zip(["x", "gamma", "beta"], actual, expected))
 
 
+# What the notebook's rule forbids in layer_norm: the library's variance, standard deviation and
+# normalisation, by the names torch gives them (torch.var and Tensor.var are both "var").
+FORBIDDEN_IN_LAYER_NORM = {"var", "var_mean", "std", "std_mean", "layer_norm", "native_layer_norm"}
+
+
+class RecordingTorchCalls:
+    """Calls a function under a TorchFunctionMode that records the names of the torch functions and
+    Tensor methods it calls. Built where the learner's code runs (probes.in_learner_process)."""
+
+    def __init__(self, function):
+        self.function = function
+        self.calls = []
+
+    def __call__(self, *args, **kwargs):
+        from torch.overrides import TorchFunctionMode
+        calls = self.calls
+
+        class Record(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                calls.append(str(getattr(func, "__name__", "")))
+                return func(*args, **(kwargs or {}))
+
+        with Record():
+            return self.function(*args, **kwargs)
+
+    def used(self, names):
+        return sorted(set(self.calls) & set(names))
+
+
 @pytest.mark.exercise(LAYER_NORM, points=1)
-def test_float32(layer_norm):
+def test_layer_norm_from_scratch(layer_norm):
+    """The notebook's rule: Tensor.mean, powers and torch.sqrt; no library variance or layer norm."""
+    recorder = in_learner_process(RecordingTorchCalls, layer_norm)
+    for shape, normalized_shape in [((4, 7), (7,)), ((2, 3, 5), (3, 5))]:
+        x, gamma, beta = ln_inputs(shape, normalized_shape, 60)
+        call_layer_norm(recorder, x, gamma, beta, 1e-5)
+    used = list(recorder.used(sorted(FORBIDDEN_IN_LAYER_NORM)))
+    if used:
+        raise CheckFailed(f"layer_norm must compute its statistics from scratch (Tensor.mean, powers, torch.sqrt); "
+                          f"it calls {', '.join(used)}", "layernorm_library_statistics")
+
+
+def check_float32(layer_norm):
     for seed, (shape, normalized_shape) in enumerate([((8, 16), (16,)), ((2, 6, 3, 4), (3, 4))]):
         x, gamma, beta = ln_inputs(shape, normalized_shape, 40 + 10 * seed, dtype=torch.float32)
         expected = F.layer_norm(x, normalized_shape, gamma, beta, 1e-5)
@@ -217,6 +260,12 @@ def test_masks_are_fresh_and_independent(dropout):
     for out in (first, second):
         if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
             raise CheckFailed("dropout must return a tensor of x's shape, dtype and device")
+    for dtype in (torch.bfloat16,):  # half precision: a float32 mask would promote the output
+        half = torch.ones(40, 50, dtype=dtype)
+        out = call_dropout(dropout, half, p, True)
+        if not isinstance(out, torch.Tensor) or out.dtype != dtype or out.shape != half.shape:
+            raise CheckFailed(f"dropout(x, p={p}, training=True) on a {dtype} x must return a {dtype} tensor of x's "
+                              f"shape, got {getattr(out, 'dtype', type(out).__name__)}", "dropout_mask_float32")
     a, b = first == 0, second == 0
     if torch.equal(a, b):
         raise CheckFailed("two calls gave the same mask: dropout must draw a new mask at every call")

@@ -231,6 +231,12 @@ def test_layers_and_defaults(Mlp):
                               "out_features default to in_features")
     if not isinstance(getattr(module, "act", None), torch.nn.GELU):
         raise CheckFailed("Mlp's default act must be an nn.GELU instance")
+    module = call_learner(Mlp, 6, 10, what="Mlp(6, 10)")
+    fc2 = getattr(module, "fc2", None)
+    if not isinstance(fc2, torch.nn.Linear) or (fc2.in_features, fc2.out_features) != (10, 6):
+        shape = (fc2.in_features, fc2.out_features) if isinstance(fc2, torch.nn.Linear) else None
+        raise CheckFailed(f"Mlp(6, 10).fc2 must be nn.Linear(10, 6): out_features defaults to in_features, got "
+                          f"{shape or type(fc2).__name__}", "mlp_out_defaults_to_hidden" if shape == (10, 10) else None)
     module = call_learner(Mlp, 6, 10, 4, act_layer=torch.nn.ReLU, what="Mlp(6, 10, 4, act_layer=nn.ReLU)")
     if (module.fc1.in_features, module.fc1.out_features, module.fc2.in_features, module.fc2.out_features) != (6, 10, 10, 4):
         raise CheckFailed("Mlp(6, 10, 4): fc1 must map 6 -> 10 and fc2 10 -> 4")
@@ -394,6 +400,36 @@ def test_dropout_in_training_is_random_and_unbiased(Attention, reference):
         train_out = module(one)
     if not torch.allclose(eval_out, train_out):
         raise CheckFailed("with attn_drop=0 and proj_drop=0, training mode must give the eval output")
+    check_attn_drop_acts_on_weights(Attention)
+
+
+def check_attn_drop_acts_on_weights(Attention):
+    """attn_drop zeroes single query-key weights: with positive values and proj the identity, an output
+    feature is zero only when all of a query's keys are dropped (p ** tokens), not with probability p."""
+    n, tokens, dim, heads, p = 500, 4, 8, 2, 0.5
+    module = call_learner(Attention, dim, num_heads=heads, qkv_bias=True, attn_drop=p, proj_drop=0.0,
+                          what=f"Attention({dim}, num_heads={heads}, qkv_bias=True, attn_drop={p})")
+    call_learner(module.double, what="Attention.double()")
+    weight = randn(3 * dim, dim, seed=50) * 0.1
+    weight[2 * dim:] = weight[2 * dim:].abs()  # v = W_v x + b_v > 0 for x > 0
+    bias = torch.zeros(3 * dim, dtype=torch.float64)
+    bias[2 * dim:] = 1.0
+    load_state(module, {"qkv.weight": weight, "qkv.bias": bias, "proj.weight": torch.eye(dim, dtype=torch.float64),
+                        "proj.bias": torch.zeros(dim, dtype=torch.float64)}, "Attention")
+    module.train()
+    x = positive(n, tokens, dim, seed=51)
+    torch.manual_seed(52)
+    with torch.no_grad():
+        out = call_learner(module, x, what="Attention.forward(x) in training mode, attn_drop=0.5")
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise CheckFailed(f"Attention in training mode must return a tensor of shape {tuple(x.shape)}")
+    zeros = (out == 0).double().mean().item()
+    expected = p ** tokens
+    if zeros > expected + 5 * math.sqrt(expected * (1 - expected) / (n * tokens * heads)) + 0.01:
+        raise CheckFailed(f"with attn_drop={p}, proj the identity and positive values, {zeros:.3f} of the output "
+                          f"features are zero; only a query whose {tokens} key weights are all dropped ({expected:.3f} "
+                          "of them) should give zeros: attn_drop must act on the attention weights",
+                          "attn_drop_on_output")
 
 
 # ---- ex04_block ------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ MUTANTS = [
             (MASK_WEIGHTS, "weights = weights.masked_fill(mask, 0.0)")), {SDPA: 4}),
     Mutant("mask_after_softmax", CHAPTER, ((MASK_SCORES, "pass"),), {SDPA: 4}),
     Mutant("mask_ignored", CHAPTER, ((MASK_SCORES, "pass"), (MASK_WEIGHTS, "pass")), {SDPA: 4}),
+    Mutant("mask_fill_zero", CHAPTER, ((MASK_SCORES, "scores = scores.masked_fill(~mask, 0.0)"),), {SDPA: 4}),
     Mutant("causal_mask_off_by_one", CHAPTER, ((CAUSAL_LINE, CAUSAL_LINE.replace("tril()", "tril(-1)")),),
            {CAUSAL: 1}),
     Mutant("causal_mask_upper", CHAPTER, ((CAUSAL_LINE, CAUSAL_LINE.replace("tril()", "triu()")),), {CAUSAL: 1}),

@@ -33,6 +33,12 @@ MUTANTS = [
     Mutant("mlp_act_layer_ignored", CHAPTER, (("self.act = act_layer()", "self.act = nn.GELU()"),), {MLP: 2}),
     Mutant("mlp_dropout_before_activation", CHAPTER,
            (("x = self.drop1(self.act(self.fc1(x)))", "x = self.act(self.drop1(self.fc1(x)))"),), {MLP: 1}),
+    Mutant("mlp_out_defaults_to_hidden", CHAPTER,
+           (("out_features = out_features or in_features", "out_features = out_features or hidden_features"),),
+           {MLP: 1}),
+    Mutant("attn_drop_on_output", CHAPTER,
+           (("weights = self.attn_drop(weights)", "weights = weights"),
+            ("x = (weights @ v).transpose(1, 2)", "x = self.attn_drop(weights @ v).transpose(1, 2)")), {ATTENTION: 1}),
     Mutant("qkv_wrong_slices", CHAPTER,
            ((QKV_SPLIT, "qkv = self.qkv(x).reshape(B, N, self.num_heads, 3, self.head_dim)\n"
                         "        q, k, v = qkv.permute(3, 0, 2, 1, 4)"),), {ATTENTION: 2}),
