@@ -54,3 +54,14 @@ def test_layer_norm_with_var_mean_loses_the_from_scratch_point(tmp_path):
         assert lost == {"ex03_layer_norm": 1}, (name, lost)
         named = {c.misconception for e in result.exercises for c in e.checks if c.outcome == "failed"}
         assert named == {"layernorm_library_statistics"}, (name, named)
+
+
+def test_a_bug_in_the_core_idea_costs_at_least_half_of_the_exercise():
+    """CONTRIBUTING's rule, on the catalogue (whose losses test_graders_on_mutants checks by grading)."""
+    from autograder.exercises import EXERCISES
+    from mutants import CORE_IDEA
+    from test_graders_on_mutants import CATALOGUE
+    assert CORE_IDEA <= {m.misconception for m in CATALOGUE}
+    cheap = {m.misconception: (m.loses, EXERCISES[e].points) for m in CATALOGUE if m.misconception in CORE_IDEA
+             for e, lost in m.loses.items() if lost < EXERCISES[e].points / 2}
+    assert not cheap, cheap

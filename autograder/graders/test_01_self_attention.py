@@ -186,7 +186,7 @@ def build(SelfAttention, input_n, hidden_n, reference):
     return module, ref
 
 
-@pytest.mark.exercise(SELF_ATTENTION, points=1)
+@pytest.mark.exercise(SELF_ATTENTION, points=0.5)
 def test_parameters_are_three_linear_projections(SelfAttention):
     module = call_learner(SelfAttention, 6, 10, what="SelfAttention(6, 10)")
     for name in ["W_q", "W_k", "W_v"]:
@@ -201,7 +201,7 @@ def test_parameters_are_three_linear_projections(SelfAttention):
         raise CheckFailed(f"SelfAttention's parameters must be exactly {expected}, got {keys}")
 
 
-@pytest.mark.exercise(SELF_ATTENTION, points=1)
+@pytest.mark.exercise(SELF_ATTENTION, points=1.5)
 @pytest.mark.parametrize("masked", [False, True], ids=["no mask", "random mask"])
 def test_cross_attention_matches_reference(SelfAttention, reference, masked):
     input_n, hidden_n = 6, 10

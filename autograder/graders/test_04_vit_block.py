@@ -69,7 +69,7 @@ def randomise(module, seed):
 
 # ---- ex04_drop_path -------------------------------------------------------------------------
 
-@pytest.mark.exercise(DROP_PATH, points=1)
+@pytest.mark.exercise(DROP_PATH, points=0.5)
 def test_each_sample_is_kept_or_dropped_whole(drop_path):
     for seed, shape in enumerate([(4000, 3, 5), (4000, 7), (600, 2, 3, 4)]):
         x = positive(*shape, seed=seed)
@@ -81,21 +81,31 @@ def test_each_sample_is_kept_or_dropped_whole(drop_path):
                               f"{'all' if kept.all() else 'none'} of them")
 
 
-@pytest.mark.exercise(DROP_PATH, points=1)
+@pytest.mark.exercise(DROP_PATH, points=2)
 @pytest.mark.parametrize("drop_prob", [0.3, 0.8])
-def test_keep_rate_is_one_minus_drop_prob(drop_path, drop_prob):
+def test_keep_rate_is_one_minus_drop_prob_and_the_mean_is_kept(drop_path, drop_prob):
     n = 20_000
     x = positive(n, 2, 3, seed=7)
     torch.manual_seed(11)
-    kept = kept_samples(call_drop_path(drop_path, x.clone(), drop_prob, True), "drop_path")
+    out = call_drop_path(drop_path, x.clone(), drop_prob, True)
+    kept = kept_samples(out, "drop_path")
     rate, tolerance = kept.double().mean().item(), binomial_tolerance(drop_prob, n)
     if abs(rate - (1 - drop_prob)) > tolerance:
         swapped = "drop_path_keep_prob_swapped" if abs(rate - drop_prob) <= tolerance else None
         raise CheckFailed(f"with drop_prob={drop_prob}, {rate:.1%} of {n} samples were kept; expected "
                           f"{1 - drop_prob:.0%} within {tolerance:.1%}", swapped)
+    # Stochastic depth keeps the expected value: each sample's factor out / x is 0 or 1 / keep, of mean 1.
+    keep = 1 - drop_prob
+    factor = (out / x).reshape(n, -1).mean(dim=1)
+    mean, tolerance = factor.mean().item(), 5 * math.sqrt(drop_prob / keep / n)
+    if abs(mean - 1) > tolerance:
+        named = {"drop_path_no_rescale": keep, "drop_path_rescale_by_drop_prob": keep / drop_prob}
+        found = next((m for m, value in named.items() if abs(mean - value) <= tolerance), None)
+        raise CheckFailed(f"with drop_prob={drop_prob} the mean of drop_path(x) / x over {n} samples is {mean:.3f}; "
+                          f"it must stay 1 within {tolerance:.3f} (survivors divided by the keep probability)", found)
 
 
-@pytest.mark.exercise(DROP_PATH, points=1)
+@pytest.mark.exercise(DROP_PATH, points=1.5)
 def test_survivors_are_rescaled_by_the_keep_probability(drop_path):
     drop_prob = 0.25  # 1/keep = 4/3, 1/drop = 4: no wrong scale can pass
     x = positive(3000, 4, 3, seed=3)
@@ -115,7 +125,7 @@ def test_survivors_are_rescaled_by_the_keep_probability(drop_path):
         check_close(actual_in.grad, expected / x, f"gradient of drop_path (scale_by_keep={scale_by_keep})")
 
 
-@pytest.mark.exercise(DROP_PATH, points=1)
+@pytest.mark.exercise(DROP_PATH, points=0.5)
 def test_identity_when_not_training_or_drop_prob_zero(drop_path):
     x = randn(5, 4, 3, seed=1)
     for args, kwargs, what in [((), {}, "drop_path(x)"), ((0.5,), {}, "drop_path(x, 0.5)"),
@@ -129,7 +139,7 @@ def test_identity_when_not_training_or_drop_prob_zero(drop_path):
             raise CheckFailed(f"{what} must return x unchanged", eval_bug)
 
 
-@pytest.mark.exercise(DROP_PATH, points=1)
+@pytest.mark.exercise(DROP_PATH, points=0.5)
 def test_drop_prob_one_dtypes_and_no_in_place(drop_path):
     x = positive(50, 3, 2, seed=4)
     for scale_by_keep in (True, False):
@@ -157,7 +167,7 @@ def test_drop_prob_one_dtypes_and_no_in_place(drop_path):
 
 # ---- ex04_drop_path_module ------------------------------------------------------------------
 
-@pytest.mark.exercise(DROP_PATH_MODULE, points=1)
+@pytest.mark.exercise(DROP_PATH_MODULE, points=0.5)
 def test_no_parameters_and_none_means_zero(DropPath):
     x = randn(6, 3, 4, seed=8)
     for args, what in [((), "DropPath()"), ((None,), "DropPath(None)"), ((0.0,), "DropPath(0.0)")]:
@@ -190,7 +200,7 @@ def test_training_mode_drops_whole_samples_at_its_rate(DropPath):
         check_close(out, expected, f"DropPath({drop_prob}, scale_by_keep={scale_by_keep}) in training mode")
 
 
-@pytest.mark.exercise(DROP_PATH_MODULE, points=1)
+@pytest.mark.exercise(DROP_PATH_MODULE, points=1.5)
 def test_eval_mode_is_the_identity(DropPath):
     x = positive(200, 3, 4, seed=10)
     module = call_learner(DropPath, 0.5, what="DropPath(0.5)")

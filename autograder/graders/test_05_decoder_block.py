@@ -87,7 +87,7 @@ def block_inputs(seed, n_dec=5, n_enc=7, lens=(7, 4)):
     return X, enc_outputs, torch.tensor(lens)
 
 
-@pytest.mark.exercise(DECODER_BLOCK, points=1)
+@pytest.mark.exercise(DECODER_BLOCK, points=0.5)
 def test_sublayers_and_state_dict(DecoderBlock, reference):
     block = call_learner(DecoderBlock, *BLOCK_ARGS.values(), 0.1, 0, what="DecoderBlock(12, ..., 3, 0.1, 0)")
     ref = reference.DecoderBlock(*BLOCK_ARGS.values(), 0.1, 0)
@@ -144,7 +144,7 @@ def test_training_self_attention_is_causal(DecoderBlock, reference):
                                   "decoder_no_causal_mask")
 
 
-@pytest.mark.exercise(DECODER_BLOCK, points=1)
+@pytest.mark.exercise(DECODER_BLOCK, points=0.5)
 def test_padded_encoder_positions_are_ignored(DecoderBlock, reference):
     block, _, what = build_block(DecoderBlock, reference, seed=30)
     X, enc_outputs, _ = block_inputs(31)
@@ -162,7 +162,7 @@ def test_padded_encoder_positions_are_ignored(DecoderBlock, reference):
                               "decoder_enc_valid_lens_ignored")
 
 
-@pytest.mark.exercise(DECODER_BLOCK, points=1)
+@pytest.mark.exercise(DECODER_BLOCK, points=2)
 def test_cache_grows_by_one_step_and_holds_the_inputs(DecoderBlock, reference):
     block, _, what = build_block(DecoderBlock, reference, i=1, seed=40)
     block.eval()
@@ -194,7 +194,7 @@ def test_cache_grows_by_one_step_and_holds_the_inputs(DecoderBlock, reference):
                                   "cache_stores_outputs" if stored_outputs else None)
 
 
-@pytest.mark.exercise(DECODER_BLOCK, points=1)
+@pytest.mark.exercise(DECODER_BLOCK, points=1.5)
 def test_cached_steps_equal_the_training_pass(DecoderBlock, reference):
     block, _, what = build_block(DecoderBlock, reference, i=0, seed=50)
     X, enc_outputs, lens = block_inputs(51, n_dec=6)
@@ -220,7 +220,7 @@ def test_cached_steps_equal_the_training_pass(DecoderBlock, reference):
                           "(dec_valid_lens None, as in d2l): its outputs cannot equal the training pass's")
 
 
-@pytest.mark.exercise(DECODER_BLOCK, points=1)
+@pytest.mark.exercise(DECODER_BLOCK, points=0.5)
 def test_dropout_acts_where_d2l_puts_it(DecoderBlock, reference):
     block, ref, what = build_block(DecoderBlock, reference, dropout=0.3, seed=60)
     block.train()

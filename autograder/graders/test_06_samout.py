@@ -185,7 +185,7 @@ def check_follows_device_and_dtype(make, inputs, name):
 MAX_STATE_SHAPES = [(2, 7, 8, 2), (1, 1, 6, 3), (3, 12, 16, 4), (2, 5, 12, 1), (1, 9, 12, 6)]
 
 
-@pytest.mark.exercise(MAX_STATE, points=1)
+@pytest.mark.exercise(MAX_STATE, points=0.5)
 def test_max_state_parameters_are_three_bias_free_linears(MaxState):
     module = call_learner(MaxState, 12, 3, what="MaxState(12, 3)")
     for name in ["head0", "head1", "head2"]:
@@ -231,7 +231,7 @@ def test_max_state_gradients_match_reference(MaxState, reference):
         check_output(p.grad, p_ref.grad, f"gradient of MaxState.{name}")
 
 
-@pytest.mark.exercise(MAX_STATE, points=1)
+@pytest.mark.exercise(MAX_STATE, points=0.5)
 def test_max_state_is_causal(MaxState, reference):
     module, ref = build(MaxState, reference.MaxState, (12, 3), 12)
     x = randn(2, 10, 12, seed=120)
@@ -247,7 +247,7 @@ def test_max_state_is_causal(MaxState, reference):
         raise CheckFailed("MaxState: changing tokens 6.. must change the outputs at those positions")
 
 
-@pytest.mark.exercise(MAX_STATE, points=1)
+@pytest.mark.exercise(MAX_STATE, points=2)
 def test_max_state_continued_with_its_state_equals_the_full_pass(MaxState, reference):
     module, _ = build(MaxState, reference.MaxState, (12, 3), 13)
     with torch.no_grad():
@@ -302,7 +302,7 @@ def test_feed_forward_matches_reference(FeedForward, reference, dtype):
 
 # ---- ex06_decoder_layer ---------------------------------------------------------------------------
 
-@pytest.mark.exercise(DECODER_LAYER, points=1)
+@pytest.mark.exercise(DECODER_LAYER, points=0.5)
 def test_decoder_layer_parameters_and_alpha(DecoderLayer, reference):
     module = call_learner(DecoderLayer, 8, 2, what="DecoderLayer(8, 2)")
     keys, expected = sorted(module.state_dict()), sorted(reference.DecoderLayer(8, 2).state_dict())
@@ -329,7 +329,7 @@ def test_decoder_layer_parameters_and_alpha(DecoderLayer, reference):
         raise CheckFailed("after .double(), alpha must be float64: keep it an nn.Parameter", "alpha_not_learned")
 
 
-@pytest.mark.exercise(DECODER_LAYER, points=1)
+@pytest.mark.exercise(DECODER_LAYER, points=1.5)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_decoder_layer_matches_reference(DecoderLayer, reference, dtype):
     for seed, (b, s, hidden, heads) in enumerate([(2, 6, 8, 2), (1, 9, 12, 3), (3, 4, 6, 1)]):

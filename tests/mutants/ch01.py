@@ -45,7 +45,7 @@ MUTANTS = [
            {SOFTMAX: 1}),
     Mutant("masked_logits_zero", CHAPTER,
            (("X.masked_fill(~keep, -1e6)", "X.masked_fill(~keep, 0.0)"),), {SOFTMAX: 2}),
-    Mutant("self_attention_unscaled", CHAPTER, ((SELF_FORWARD, inline_self_attention("")),), {SELF: 1}),
+    Mutant("self_attention_unscaled", CHAPTER, ((SELF_FORWARD, inline_self_attention("")),), {SELF: 1.5}),
     Mutant("self_attention_scale_by_input_n", CHAPTER,
-           ((SELF_FORWARD, inline_self_attention(" / math.sqrt(Q.shape[-1])")),), {SELF: 1}),
+           ((SELF_FORWARD, inline_self_attention(" / math.sqrt(Q.shape[-1])")),), {SELF: 1.5}),
 ]

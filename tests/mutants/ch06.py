@@ -22,18 +22,18 @@ STEP = "logits, state = model(tokens[:, -1:], state)"
 TEMPERATURE = "next_logits = logits[:, -1] / temperature"
 
 MUTANTS = [
-    Mutant("cummax_wrong_axis", CHAPTER, ((CUMMAX, "m = torch.cummax(z, dim=1).values"),), {MAX_STATE: 4}),
+    Mutant("cummax_wrong_axis", CHAPTER, ((CUMMAX, "m = torch.cummax(z, dim=1).values"),), {MAX_STATE: 5}),
     Mutant("cummax_heads_mixed", CHAPTER,
            ((SPLIT, "z = z.reshape(b, self.heads, s, self.head_size)"), (MERGE, "m = m.reshape(b, s, -1)")),
-           {MAX_STATE: 4}),
+           {MAX_STATE: 5}),
     Mutant("max_state_unscaled", CHAPTER, ((SCALE, "z = self.head0(x) + skip"),), {MAX_STATE: 2}),
     Mutant("max_state_scaled_by_hidden_dim", CHAPTER,
            ((SCALE, "z = (self.head0(x) + skip) / math.sqrt(x.shape[-1])"),), {MAX_STATE: 2}),
-    Mutant("max_state_ignores_state", CHAPTER, ((CONTINUE, "pass"),), {MAX_STATE: 2}),
+    Mutant("max_state_ignores_state", CHAPTER, ((CONTINUE, "pass"),), {MAX_STATE: 3}),
     Mutant("ffn_relu_on_wrong_branch", CHAPTER,
            ((FFN_LINE, "return self.ffn2(self.relu(self.ffn1(x)) * self.gate(x))"),), {FFN: 1}),
     Mutant("ffn_gate_without_relu", CHAPTER, ((FFN_LINE, "return self.ffn2(self.ffn1(x) * self.gate(x))"),), {FFN: 1}),
-    Mutant("alpha_on_wrong_branch", CHAPTER, ((MIX, "(1 - self.alpha) * self.ffn(y) + self.alpha * x"),), {LAYER: 1}),
+    Mutant("alpha_on_wrong_branch", CHAPTER, ((MIX, "(1 - self.alpha) * self.ffn(y) + self.alpha * x"),), {LAYER: 1.5}),
     Mutant("samout_residual_missing", CHAPTER,
            (("x = x + y                                            # each layer's output",
              "x = y                                                # each layer's output"),), {SAM_OUT: 2}),
