@@ -85,4 +85,53 @@ class SelfAttention(nn.Module):
         self.attention_weights = torch.nan_to_num(scores.softmax(-1))
         return self.attention_weights @ v
 '''}),
+    Correct("a NamedTuple result, d2l's sequence_mask helper, Linear layers made with setattr", CHAPTER, {
+        'ex01_scaled_dot_product_attention': '''\
+from typing import NamedTuple
+
+class Attended(NamedTuple):
+    output: torch.Tensor
+    weights: torch.Tensor
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        weights = weights.masked_fill(~mask, 0.0)
+    return Attended(weights @ v, weights)
+''',
+        'ex01_masked_softmax': '''\
+def sequence_mask(X, valid_len, value=0):
+    maxlen = X.size(1)
+    mask = torch.arange((maxlen), dtype=torch.float32, device=X.device)[None, :] < valid_len[:, None]
+    X[~mask] = value
+    return X
+
+def masked_softmax(X, valid_lens):
+    if valid_lens is None:
+        return nn.functional.softmax(X, dim=-1)
+    else:
+        shape = X.shape
+        if valid_lens.dim() == 1:
+            valid_lens = torch.repeat_interleave(valid_lens, shape[1])
+        else:
+            valid_lens = valid_lens.reshape(-1)
+        X = sequence_mask(X.reshape(-1, shape[-1]), valid_lens, value=-1e6)
+        return nn.functional.softmax(X.reshape(shape), dim=-1)
+''',
+        'ex01_self_attention': '''\
+class SelfAttention(nn.Module):
+    def __init__(self, input_n, hidden_n):
+        super().__init__()
+        for name in ("W_q", "W_k", "W_v"):
+            setattr(self, name, nn.Linear(input_n, hidden_n))
+
+    def forward(self, Q, K, V, mask=None):
+        out, w = scaled_dot_product_attention(self.W_q(Q), self.W_k(K), self.W_v(V), mask)
+        self.attention_weights = w
+        return out
+''',
+    }),
 ]

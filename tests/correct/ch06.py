@@ -112,4 +112,58 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None):
             logits, state = model(token, state)
     return torch.cat(out, dim=1)
 '''}),
+    Correct('tuple states, the state read as a first position, inference_mode, Categorical sampling', CHAPTER, {
+        'ex06_max_state': '''\
+class MaxState(nn.Module):
+    def __init__(self, hidden_dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.head_size = hidden_dim // heads
+        self.head0 = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.head1 = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.head2 = nn.Linear(hidden_dim, hidden_dim, bias=False)
+
+    def forward(self, x, state=None):
+        h1 = self.head1(x)
+        z = (self.head0(x) + h1) / self.head_size ** 0.5
+        if state is not None:
+            z = torch.cat([state[0].unsqueeze(1), z], dim=1)
+        m = z.cummax(1)[0]
+        if state is not None:
+            m = m[:, 1:]
+        return (m + self.head2(x)) * m + h1, (m[:, -1],)
+''',
+        'ex06_sam_out': '''\
+class SamOut(nn.Module):
+    def __init__(self, voc_size, hidden_size, num_heads, num_layers):
+        super().__init__()
+        self.em = nn.Embedding(voc_size, hidden_size, padding_idx=3)
+        self.decoder_layers = nn.ModuleList([DecoderLayer(hidden_size, num_heads) for _ in range(num_layers)])
+
+    def forward(self, x, state=None):
+        x = self.em(x)
+        states = ()
+        for i, layer in enumerate(self.decoder_layers):
+            y, s = layer(x, state[i] if state is not None else None)
+            states += (s,)
+            x = x + y
+        return x @ self.em.weight.t(), states
+''',
+        'ex06_generate': '''\
+@torch.inference_mode()
+def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None):
+    logits, state = model(prompt_ids)
+    tokens = prompt_ids
+    for i in range(max_new_tokens):
+        last = logits[:, -1, :] / temperature
+        if top_k is not None:
+            v, _ = torch.topk(last, min(top_k, last.size(-1)))
+            last[last < v[:, [-1]]] = -float("Inf")
+        nxt = torch.distributions.Categorical(logits=last).sample().unsqueeze(1)
+        tokens = torch.cat((tokens, nxt), dim=1)
+        if i + 1 < max_new_tokens:
+            logits, state = model(nxt, state)
+    return tokens
+''',
+    }),
 ]
