@@ -30,7 +30,7 @@ class MaxState(nn.Module):
             m = torch.max(m, state.running_max[:, None, :])
         return (m + self.head2(x)) * m + skip, RunningMax(m[:, -1].clone())
 '''}),
-    Correct("a frozen dataclass state, view instead of permute", CHAPTER, {
+    Correct("a frozen dataclass state, view instead of permute, a DecoderLayer in timm's act_layer= style", CHAPTER, {
         "ex06_max_state": '''\
 from dataclasses import dataclass
 
@@ -57,6 +57,20 @@ class MaxState(nn.Module):
         carry = MaxStateCarry(m[:, -1].clone())
         m = m.reshape(b, s, d)
         return (m + self.head2(x)) * m + skip, carry
+''',
+        "ex06_decoder_layer": '''\
+class DecoderLayer(nn.Module):
+    def __init__(self, hidden_size, num_heads, mixer_layer=MaxState, ffn_layer=FeedForward,
+                 norm_layer=nn.LayerNorm):
+        super().__init__()
+        self.self_attention = mixer_layer(hidden_size, num_heads)   # the learner's own MaxState, bound at definition
+        self.ffn = ffn_layer(hidden_size)
+        self.layer_norm = norm_layer(hidden_size)
+        self.alpha = nn.Parameter(torch.full((), 0.5))
+
+    def forward(self, x, state=None):
+        mixed, state = self.self_attention(x, state)
+        return self.layer_norm(self.alpha * self.ffn(mixed) + (1 - self.alpha) * x), state
 '''}),
     Correct("a dict-subclass state per layer, F.linear for the tied logits, F.relu in the gate", CHAPTER, {
         "ex06_feed_forward": '''\
