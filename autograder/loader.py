@@ -145,13 +145,18 @@ def load_notebook(path: str | Path, catch_interrupts: bool = False, after_statem
     """
     path = _locate(Path(path))
     # A chapter imports earlier ones with `from notebook_loader import load_notebook` and a path
-    # relative to its own folder: both work wherever the notebook itself is loaded from.
-    sys.modules.setdefault("notebook_loader", sys.modules[__name__])
+    # relative to its own folder: both work wherever the notebook itself is loaded from. While it
+    # loads, that import is this module, whose stack of folders knows where the notebook is, even
+    # in a kernel that imported another copy (the release's notebook_loader.py) under that name.
+    previous = sys.modules.get("notebook_loader")
+    sys.modules["notebook_loader"] = sys.modules[__name__]
     _loading.append(path.resolve().parent)
     try:
         return _load(path, catch_interrupts, after_statement, frozenset(keep))
     finally:
         _loading.pop()
+        if previous is not None:
+            sys.modules["notebook_loader"] = previous
 
 
 def _load(path: Path, catch_interrupts: bool, after_statement, keep: frozenset) -> LoadedNotebook:

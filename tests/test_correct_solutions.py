@@ -6,7 +6,6 @@ import importlib
 import json
 import os
 import pkgutil
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -94,9 +93,7 @@ def _kernel_scores(path, chapter):
 def both_ways(tmp_path_factory):
     """Each correct submission, without its demos, graded by the CLI and in a kernel."""
     def grade(variant):
-        folder = tmp_path_factory.mktemp("kernel")
-        for sibling in SOLUTIONS.glob("*.ipynb"):  # what its setup cell imports from earlier chapters
-            shutil.copyfile(sibling, folder / sibling.name)
+        folder = tmp_path_factory.mktemp("kernel")  # alone, as nbgrader autogrades it
         path = _graded_cells_only(variant.write(SOLUTIONS / f"{variant.chapter}.ipynb", folder))
         cli = grade_submission(path, chapter=variant.chapter)
         return {e.id: e.points for e in cli.exercises}, _kernel_scores(path, variant.chapter)

@@ -143,3 +143,20 @@ def test_a_name_error_in_the_contestant_says_where_the_name_was_skipped(make_not
     with pytest.raises(NameError, match=r"name 'SCALE' is not defined \('SCALE' is not loaded: cell 0, line 1 "
                                         r"assigns it, but it is bound by a loop"):
         names["scaled"](1)
+
+
+def test_a_reference_loads_its_earlier_chapters_in_a_kernel_that_imported_the_release_loader(tmp_path, monkeypatch):
+    """nbgrader runs the hidden cells in the learner's kernel, whose `notebook_loader` is the copy in
+    course/; the reference's own imports of earlier chapters must still resolve beside it."""
+    import importlib.util
+    import sys
+
+    from autograder.loader import load_notebook as package_load
+    from conftest import COURSE
+    spec = importlib.util.spec_from_file_location("notebook_loader", COURSE / "notebook_loader.py")
+    release_copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(release_copy)
+    monkeypatch.setitem(sys.modules, "notebook_loader", release_copy)
+    monkeypatch.chdir(tmp_path)  # the learner's folder, without the earlier chapters
+    assert package_load(SOLUTIONS / "03_add_and_norm.ipynb").problems == []
+    assert sys.modules["notebook_loader"] is release_copy
