@@ -9,13 +9,14 @@ A code cell contributes its definitions: ``import`` and ``from ... import`` stat
 ``load_notebook(...)``, and for UPPER_CASE names of two or more characters, ``MAX_LEN`` not
 ``X``, arithmetic on those), and assignments to the names the caller asks for (``keep``).
 
-One more rule keeps what those definitions need: a name that a definition reads as a global
-(``NEG_INF`` in ``scores.masked_fill(~mask, NEG_INF)``) has its assignments loaded too, in
-notebook order, whatever their value (``NEG_INF = float("-inf")``, ``TABLE = build(100)``),
-and so on transitively, including ``if``/``try``/``with`` statements at the top level that
-bind it. Nothing else runs: loops, plots, prints, visible checks and demos whose results no
-definition reads are skipped, so loading is fast and has no side effects beyond those of the
-definitions themselves. Why a name was skipped is kept (``why_not_loaded``), so that a
+One more rule keeps what the learner's definitions need: a name that a definition in an
+nbgrader solution cell (or a kept name) reads as a global (``NEG_INF`` in
+``scores.masked_fill(~mask, NEG_INF)``) has its assignments loaded too, in notebook order,
+whatever their value (``NEG_INF = float("-inf")``, ``TABLE = build(100)``), and so on
+transitively through the definitions and assignments it reaches, including ``if``/``try``/``with``
+statements at the top level that bind it. Nothing else runs: loops, plots, prints, visible
+checks, and demo data that only demo helpers read are skipped, so loading is fast and has no
+side effects beyond those of the definitions themselves. Why a name was skipped is kept (``why_not_loaded``), so that a
 NameError can say which cell assigned the name and why it did not run.
 
 A broken notebook loads as far as it can: a cell with a syntax error keeps the statements
@@ -194,7 +195,7 @@ def _load(path: Path, catch_interrupts: bool, after_statement, keep: frozenset) 
 
     nodes = [node for *_, node in statements]
     roots = [(solution and _is_definition(node)) or (isinstance(node, _BINDINGS) and bool(set(_bound_names(node)) & keep))
-             for (_, _, _, node), solution in zip(statements, solution_flags)]
+             for node, solution in zip(nodes, solution_flags)]
     runs = _statements_to_run(nodes, roots)
     for (index, grade_id, filename, node), reason in zip(statements, runs):
         if reason is not None:
@@ -250,7 +251,7 @@ def _why_skipped(node: ast.stmt) -> str:
     if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
         return "it is bound by a loop, and loops are demos that the loader never runs (assign it instead)"
     if isinstance(node, _BINDINGS):
-        return "that statement is not a definition and no definition reads the name directly"
+        return "that statement is not a definition and no solution cell's definition reads the name"
     return "that statement is not a definition, so the loader does not run it"
 
 
