@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.exercises import CHAPTERS, exercises_of
-from autograder.grading import PACKAGE, SOLUTIONS, detect_chapter
+from autograder.scoring import detect_chapter
+from autograder.paths import PACKAGE, SOLUTIONS
 from autograder.feedback import write_feedback
 from autograder.misconceptions import MISCONCEPTIONS
 from autograder.results import safe_name

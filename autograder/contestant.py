@@ -417,7 +417,7 @@ def _save(reply) -> bytes:
 
 def main(fd: int, notebook: str, load_timeout: float, keep=()) -> None:
     from autograder import loader
-    from autograder.grading import load_reference
+    from autograder.references import load_reference
     from autograder.probes import GraderTimeout, time_limit
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

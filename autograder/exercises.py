@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.paths import PACKAGE
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Exercise:
     @property
     def test_cell_id(self) -> str:
         return f"{self.id}_tests"
+
+
+def grader_path(chapter: str) -> Path:
+    """The chapter's grader tests: a pytest module, run with the learner's names as fixtures."""
+    return PACKAGE / "graders" / f"test_{chapter}.py"
 
 
 def snake_case(name: str) -> str:

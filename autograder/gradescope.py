@@ -15,7 +15,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from autograder.grading import PACKAGE, PROJECT, SOLUTIONS
+from autograder.paths import PACKAGE, PROJECT, SOLUTIONS
 from autograder.misconceptions import MISCONCEPTIONS
 
 SETUP_SH = """#!/usr/bin/env bash

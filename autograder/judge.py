@@ -586,7 +586,7 @@ class _Pickler(pickle.Pickler):
 def reference_table(chapters) -> tuple[dict[int, tuple], dict[tuple, object]]:
     """id -> ("R", chapter, name) for the definitions of the chapters' reference notebooks, and
     the other way round."""
-    from autograder.grading import load_reference
+    from autograder.references import load_reference
     table, definitions = {}, {}
     for chapter in chapters:
         for name, value in load_reference(chapter).names.items():
@@ -642,7 +642,8 @@ def main(chapter: str, notebook: str, outcomes_path: str, test_timeout: float, l
     import importlib
 
     from autograder.exercises import CHAPTERS, exercises_of
-    from autograder.grading import explain_missing, run_graders
+    from autograder.scoring import explain_missing
+    from autograder.pytest_plugin import run_graders
     from autograder.sandbox import earlier_chapters, sign
 
     _preload()

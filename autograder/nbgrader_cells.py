@@ -13,7 +13,8 @@ import io
 import warnings
 
 from autograder.exercises import EXERCISES
-from autograder.grading import explain_missing, run_graders, score
+from autograder.scoring import explain_missing, score
+from autograder.pytest_plugin import run_graders
 
 TEST_TIMEOUT = 60.0
 

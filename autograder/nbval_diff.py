@@ -21,7 +21,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.exercises import CHAPTERS
-from autograder.grading import SOLUTIONS, detect_chapter
+from autograder.scoring import detect_chapter
+from autograder.paths import SOLUTIONS
 from autograder.release import LOADER_MODULE, loader_copy
 
 MARKER = "# NBVAL_CHECK_OUTPUT"

@@ -13,21 +13,37 @@ reference versions of the smaller exercises it uses are bound in the learner's n
 
 from __future__ import annotations
 
+import os
 import traceback
 import types
 
 import pytest
 
-from autograder.exercises import EXERCISES, exercise_defining, exercises_of
+from autograder.exercises import EXERCISES, exercises_of, grader_path
 from autograder.probes import CheckFailed, GraderTimeout, time_limit
+from autograder.references import load_reference, reference_definition
 
 MARKER = "exercise(id, points): the exercise a grader test belongs to and the points it is worth"
 
 
-def reference_definition(name: str):
-    """The reference version of a graded name, from whichever chapter grades it."""
-    from autograder.grading import load_reference
-    return load_reference(exercise_defining(name).chapter).names[name]
+def run_graders(chapter: str, names: dict, explain=None, only=None, test_timeout=None, on_outcome=None):
+    """Run the chapter's grader tests against ``names`` in this process; return outcome records."""
+    plugin = GradingPlugin(chapter, names, load_reference(chapter), explain, only, test_timeout, on_outcome)
+    args = [str(grader_path(chapter)), "-p", "no:terminal", "-p", "no:cacheprovider",
+            "-c", os.devnull, "--rootdir", str(grader_path(chapter).parent), "-W", "default", "--strict-markers"]
+    # Installed pytest plugins (nbval, anyio, ...) have nothing to do with grading: skip loading them.
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise RuntimeError(f"the graders of {chapter} could not run (pytest exit code {code})")
+    return plugin.outcomes
 
 
 class GradingPlugin:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from autograder.exercises import CHAPTERS
-from autograder.grading import PACKAGE, PROJECT, SOLUTIONS
+from autograder.paths import PACKAGE, PROJECT, SOLUTIONS
 
 COURSE = PROJECT / "course"
 LOADER_MODULE = "notebook_loader.py"

@@ -8,7 +8,7 @@ in the scratch directory's ``work/``, with no capabilities (as ``nobody`` when P
 readable by it). The parent reads back the judge's outcome records, each signed with an
 HMAC under a key it sends the judge through a pipe: lines without a valid signature (a
 submission writing a fake results file) are dropped and counted. Points are computed here,
-by ``grading.score``, from the plan of the graders' source.
+by ``scoring.score``, from the plan of the graders' source.
 
 Whatever the submission does (hang, exit, crash, allocate without end, fork) the parent gets
 a GradeResult that says what happened. Messages that quote the graders' or the reference's
@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 from autograder.exercises import CHAPTERS, exercise_defining, exercises_of
-from autograder.grading import PACKAGE, SOLUTIONS, detect_chapter, redact, score
+from autograder.scoring import detect_chapter, redact, score
+from autograder.paths import PACKAGE, SOLUTIONS
 from autograder.results import GradeResult
 
 DEFAULT_TIMEOUT = 120.0  # seconds for the whole submission

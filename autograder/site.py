@@ -29,7 +29,7 @@ import nbformat
 import yaml
 
 from autograder.exercises import CHAPTERS
-from autograder.grading import PROJECT, SOLUTIONS
+from autograder.paths import PROJECT, SOLUTIONS
 from autograder.misconceptions import MISCONCEPTIONS
 
 BOOK = PROJECT / "book"

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from autograder.exercises import CHAPTERS, EXERCISES, exercise_defining, exercises_of, snake_case
-from autograder.grading import plan
+from autograder.scoring import plan
 from autograder.misconceptions import MISCONCEPTIONS
 from conftest import SOLUTIONS
 

@@ -121,10 +121,10 @@ CASES = {
                                                         "    p.check_close = lambda *a, **k: None\n"
                                                         "    p.is_close = lambda *a: True\n")],
                            {**FULL, SDPA: 1}, "ok"),
-    "prints_hidden_tests": ([prepend_to_body(SDPA, BODY, "    import autograder.grading as g\n"
+    "prints_hidden_tests": ([prepend_to_body(SDPA, BODY, "    import autograder.exercises as g\n"
                                                          "    raise ValueError(g.grader_path('01_self_attention').read_text())\n")],
                             {**FULL, SDPA: 0}, "ok"),
-    "prints_solutions": ([prepend_to_body(SDPA, BODY, "    import json, autograder.grading as g\n"
+    "prints_solutions": ([prepend_to_body(SDPA, BODY, "    import json, autograder.paths as g\n"
                                                       "    nb = json.load(open(g.SOLUTIONS / '01_self_attention.ipynb'))\n"
                                                       "    raise ValueError(' '.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code'))\n")],
                          {**FULL, SDPA: 0}, "ok"),

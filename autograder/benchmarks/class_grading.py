@@ -25,7 +25,7 @@ from pathlib import Path
 
 from autograder.classroom import grade_class
 from autograder.exercises import CHAPTERS
-from autograder.grading import PROJECT, SOLUTIONS
+from autograder.paths import PROJECT, SOLUTIONS
 from autograder.release import generate_assignment, make_nbgrader_course, tool_env
 
 HOSTILE_CELLS = [

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.grading import SOLUTIONS
+from autograder.paths import SOLUTIONS
 from autograder.release import make_nbgrader_course, tool_env
 
 CHAPTER = "01_self_attention"

@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from autograder.grading import load_reference
+from autograder.references import load_reference
 
 CHAPTER = "06_samout"
 

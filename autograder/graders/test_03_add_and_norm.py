@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.grading import load_reference
+from autograder.references import load_reference
 from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
                                in_learner_process, load_state, randn)
 from autograder.variants import (add_norm_variants, encoder_block_variants, layer_norm_variants,

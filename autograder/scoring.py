@@ -1,9 +1,9 @@
-"""Grading: which chapter a notebook is, the plan of checks, running them, and scoring.
+"""Scoring: which chapter a notebook is, the plan of checks, and outcome records turned into points.
 
 The plan (each grader test's exercise and points) is read from the grader modules' source
-with ``ast``, so the process that scores never imports or runs learner code: it turns
-plain outcome records into a GradeResult. Running the graders (``run_graders``) happens in
-the sandboxed child (CLI) or in the learner's kernel (nbgrader's hidden cells).
+with ``ast``, so the process that scores never imports torch or runs learner code: it turns
+plain outcome records into a GradeResult. Running the graders (``pytest_plugin.run_graders``)
+happens in the judge (CLI) or in the learner's kernel (nbgrader's hidden cells).
 """
 
 from __future__ import annotations
@@ -11,27 +11,17 @@ from __future__ import annotations
 import ast
 import functools
 import json
-import os
 import threading
 from pathlib import Path
 
-from autograder.exercises import CHAPTERS, EXERCISES, exercises_of
+from autograder.exercises import CHAPTERS, EXERCISES, exercises_of, grader_path
 from autograder.misconceptions import MISCONCEPTIONS
+from autograder.paths import SOLUTIONS
 from autograder.results import CheckResult, ExerciseResult, GradeResult
-
-PACKAGE = Path(__file__).resolve().parent
-PROJECT = PACKAGE.parent
-SOLUTIONS = PROJECT / "solutions"
-GRADERS = PACKAGE / "graders"
-
 
 # CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch", fixed in
 # 3.12), and grade-all scores submissions from several threads.
 _AST_LOCK = threading.Lock()
-
-
-def grader_path(chapter: str) -> Path:
-    return GRADERS / f"test_{chapter}.py"
 
 
 @functools.cache
@@ -78,15 +68,6 @@ def detect_chapter(path: Path) -> str | None:
 
 
 @functools.cache
-def load_reference(chapter: str):
-    from autograder.loader import load_notebook
-    reference = load_notebook(SOLUTIONS / CHAPTERS[chapter].notebook)
-    if reference.problems:
-        raise RuntimeError(f"the reference notebook of {chapter} does not load: {reference.problems}")
-    return reference
-
-
-@functools.cache
 def secret_lines(chapter: str) -> frozenset[str]:
     """Lines of the graders' and the reference's code that feedback must never quote."""
     lines = set(grader_path(chapter).read_text(encoding="utf-8").splitlines())
@@ -116,30 +97,6 @@ def explain_missing(loaded_problems: list, name: str) -> str:
     if own or loaded_problems:
         message += ": " + "; ".join(str(p) for p in (own or loaded_problems))
     return message
-
-
-def run_graders(chapter: str, names: dict, explain=None, only=None, test_timeout=None, on_outcome=None):
-    """Run the chapter's grader tests against ``names`` in this process; return outcome records."""
-    import pytest
-
-    from autograder.pytest_plugin import GradingPlugin
-
-    plugin = GradingPlugin(chapter, names, load_reference(chapter), explain, only, test_timeout, on_outcome)
-    args = [str(grader_path(chapter)), "-p", "no:terminal", "-p", "no:cacheprovider",
-            "-c", os.devnull, "--rootdir", str(GRADERS), "-W", "default", "--strict-markers"]
-    # Installed pytest plugins (nbval, anyio, ...) have nothing to do with grading: skip loading them.
-    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    try:
-        code = pytest.main(args, plugins=[plugin])
-    finally:
-        if autoload is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise RuntimeError(f"the graders of {chapter} could not run (pytest exit code {code})")
-    return plugin.outcomes
 
 
 def score(notebook: str, chapter: str, outcomes: list[dict], status: str = "ok", detail: str = "",
