@@ -5,4 +5,4 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 PROJECT = PACKAGE.parent
 SOLUTIONS = PROJECT / "solutions"
-CHAPTERS = PACKAGE / "chapters"  # one folder per chapter: exercises, misconceptions, variants, graders
+CHAPTER_FOLDERS = PACKAGE / "chapters"  # one folder per chapter: exercises, misconceptions, variants, graders

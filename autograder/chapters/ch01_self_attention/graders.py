@@ -7,7 +7,7 @@ are computed on clones before the learner's code sees any input.
 import pytest
 import torch
 
-from autograder.variants import (causal_mask_variants, masked_softmax_variants,
+from .variants import (causal_mask_variants, masked_softmax_variants,
                                  sdpa_variants, self_attention_variants)
 from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
                                load_state, randn, random_mask)

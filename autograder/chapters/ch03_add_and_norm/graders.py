@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from autograder.references import load_reference
 from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
                                in_learner_process, load_state, randn)
-from autograder.variants import (add_norm_variants, encoder_block_variants, layer_norm_variants,
+from .variants import (add_norm_variants, encoder_block_variants, layer_norm_variants,
                                  position_wise_ffn_variants, seed_add_norm_variants)
 
 LAYER_NORM = "ex03_layer_norm"

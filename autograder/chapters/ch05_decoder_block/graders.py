@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, generator, load_state, randn
-from autograder.variants import (cached_decoding_variants, decoder_block_dropout_variants, decoder_block_variants,
+from .variants import (cached_decoding_variants, decoder_block_dropout_variants, decoder_block_variants,
                                  positional_encoding_variants, transformer_decoder_variants)
 
 DECODER_BLOCK = "ex05_decoder_block"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, generator, load_state, randn
-from autograder.variants import (attention_variants, block_dropout_variants, block_variants,
+from .variants import (attention_variants, block_dropout_variants, block_variants,
                                  drop_path_variants, mlp_variants)
 
 DROP_PATH = "ex04_drop_path"

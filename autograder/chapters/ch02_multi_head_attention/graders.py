@@ -10,7 +10,7 @@ import torch
 
 from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
                               in_learner_process, load_state, randn)
-from autograder.variants import (load_from_torch_variants, mha_variants, transpose_output_variants,
+from .variants import (load_from_torch_variants, mha_variants, transpose_output_variants,
                                  transpose_qkv_variants)
 
 TRANSPOSE_QKV = "ex02_transpose_qkv"

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from autograder.probes import (CheckFailed, call_learner, check_close, clones, diagnose, in_learner_process,
                               is_parameter, load_state, randn)
-from autograder.variants import (decoder_layer_variants, feed_forward_variants, max_state_channel_variants,
+from .variants import (decoder_layer_variants, feed_forward_variants, max_state_channel_variants,
                                  max_state_variants, sam_out_variants)
 
 MAX_STATE = "ex06_max_state"

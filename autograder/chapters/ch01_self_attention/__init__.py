@@ -1,0 +1,1 @@
+"""Chapter 1, Self-attention: solutions/01_self_attention.ipynb."""
