@@ -6,9 +6,11 @@
 Chapter 6 (``06_samout.ipynb``) compares the time and memory of a running maximum and of attention
 against the sequence length; its ``measure_layer`` calls ``time_and_peak_memory`` and nothing else
 from here, and ``python -m autograder.benchmarks.samout_scaling`` uses the chapter's
-``measure_layer``. The helpers live here, not in the notebook, because they are bookkeeping
-(synchronising a GPU, replaying a profiler's allocation log, silencing the profiler's C++ logging),
-not what the chapter teaches.
+``measure_layer``. ``python -m autograder.benchmarks.generation`` (and the chapter's generation
+cell) times decoding steps with ``elapsed_seconds`` and measures their memory with ``peak_memory``.
+The helpers live here, not in the notebook, because they are bookkeeping (synchronising a GPU,
+replaying a profiler's allocation log, silencing the profiler's C++ logging), not what the
+chapter teaches.
 
 Memory is measured, never computed from a formula:
 
@@ -82,6 +84,30 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, repeats: in
         _synchronize(device)
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def elapsed_seconds(fn: Callable[[], object], device: torch.device,
+                    clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds taken by one call of fn(), from the first of its work to the last.
+
+    On CUDA the GPU is first drained (so earlier work is not counted), then two CUDA events are
+    recorded on the current stream around the call: their interval covers fn's kernels and any
+    gaps while Python launches them. On a CPU it is the difference of `clock()` around the call:
+    wall time by default; ``time.process_time`` gives the CPU time of this process instead (on a
+    shared machine it leaves out the time other processes held the cores; with one torch thread
+    it is the time the work itself took).
+    """
+    if device.type == "cuda":
+        _synchronize(device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000.0     # elapsed_time is in milliseconds
+    started = clock()
+    fn()
+    return clock() - started
 
 
 def time_and_peak_memory(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> tuple[float, int]:
