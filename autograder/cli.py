@@ -1,4 +1,8 @@
-"""Command line: ``python -m autograder COMMAND``. Each command parses, calls one step, prints."""
+"""Command line: ``python -m autograder COMMAND``. Each command parses, calls one step, prints.
+
+``parser()`` declares the commands; each subparser names, with ``set_defaults(run=...)``, the
+small function below that carries it out and returns the exit status.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,24 @@ from autograder import sandbox
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
+    commands = root.add_subparsers(dest="command", required=True)
 
     grade = commands.add_parser("grade", help="grade one submitted notebook")
     grade.add_argument("submission", type=Path)
     grade.add_argument("--json", type=Path, metavar="OUT.json", help="also write the full result as JSON")
     grade.add_argument("--chapter", help="the chapter id (default: recognised from the notebook)")
+    _limits(grade)
+    grade.set_defaults(run=grade_one)
 
-    compare = commands.add_parser("diff", help="run a notebook with nbval against the reference's outputs")
-    compare.add_argument("submission", type=Path)
+    diff = commands.add_parser("diff", help="run a notebook with nbval against the reference's outputs")
+    diff.add_argument("submission", type=Path)
+    diff.set_defaults(run=diff_outputs)
 
     every = commands.add_parser("grade-all", help="grade a whole class, in parallel, resuming where it stopped")
     every.add_argument("submissions", type=Path, help="nbgrader's submitted/, or a folder of notebooks")
@@ -28,74 +40,64 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: the number of cores)")
     every.add_argument("--scheduler", metavar="ADDRESS", help="grade on a Dask distributed cluster instead")
     every.add_argument("--quiet", action="store_true", help="no progress bar")
-    for sub in (grade, every):
-        _limits(sub)
+    _limits(every)
+    every.set_defaults(run=grade_all)
 
     export = commands.add_parser("export-gradebook", help="write grade-all's results into an nbgrader gradebook")
     export.add_argument("results", type=Path, help="the --out folder of grade-all")
     export.add_argument("course", type=Path, help="the nbgrader course directory (holds gradebook.db)")
+    export.set_defaults(run=export_gradebook)
 
     bundle = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
     bundle.add_argument("--out", type=Path, default=Path("gradescope.zip"))
-    run = commands.add_parser("gradescope-run", help="(what run_autograder calls on Gradescope)")
-    run.add_argument("submission", type=Path)
-    run.add_argument("results", type=Path)
+    bundle.set_defaults(run=gradescope_bundle)
 
-    commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
+    on_gradescope = commands.add_parser("gradescope-run", help="(what run_autograder calls on Gradescope)")
+    on_gradescope.add_argument("submission", type=Path)
+    on_gradescope.add_argument("results", type=Path)
+    on_gradescope.set_defaults(run=gradescope_run)
+
+    commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader").set_defaults(run=release)
 
     course = commands.add_parser("nbgrader-course", help="create an nbgrader course directory")
     course.add_argument("directory", type=Path)
-
-    args = parser.parse_args(argv)
-    if args.command == "grade":
-        return _grade(args)
-    if args.command == "diff":
-        from autograder.nbval_diff import diff
-        return diff(args.submission)
-    if args.command == "grade-all":
-        return _grade_all(args)
-    if args.command == "export-gradebook":
-        from autograder.classroom import read_records
-        from autograder.gradebook import export_to_gradebook
-        count = export_to_gradebook(read_records(args.results), args.course)
-        print(f"wrote {count} submissions into {args.course / 'gradebook.db'}")
-        return 0
-    if args.command == "gradescope":
-        from autograder.gradescope import build_bundle
-        print(f"wrote {build_bundle(args.out)}")
-        return 0
-    if args.command == "gradescope-run":
-        from autograder.gradescope import run
-        data = run(args.submission, args.results)
-        print(f"score {data['score']:g}: {args.results}")
-        return 0
-    if args.command == "release":
-        from autograder.release import release_course
-        for path in release_course():
-            print(f"wrote {path}")
-        return 0
-    if args.command == "nbgrader-course":
-        from autograder.release import make_nbgrader_course
-        root = make_nbgrader_course(args.directory)
-        print(f"nbgrader course in {root}: cd {root} && nbgrader generate_assignment 01_self_attention")
-        return 0
-    return 2
+    course.set_defaults(run=nbgrader_course)
+    return root
 
 
-def _limits(parser) -> None:
-    parser.add_argument("--timeout", type=float, default=sandbox.DEFAULT_TIMEOUT,
-                        help="seconds for a whole submission (default %(default)s)")
-    parser.add_argument("--test-timeout", type=float, default=sandbox.DEFAULT_TEST_TIMEOUT,
-                        help="seconds for one grader test (default %(default)s)")
-    parser.add_argument("--memory-gb", type=float, default=sandbox.DEFAULT_MEMORY / 2**30,
-                        help="address-space limit of each grading process (default %(default)s)")
+def _limits(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--timeout", type=float, default=sandbox.DEFAULT_TIMEOUT,
+                         help="seconds for a whole submission (default %(default)s)")
+    command.add_argument("--test-timeout", type=float, default=sandbox.DEFAULT_TEST_TIMEOUT,
+                         help="seconds for one grader test (default %(default)s)")
+    command.add_argument("--memory-gb", type=float, default=sandbox.DEFAULT_MEMORY / 2**30,
+                         help="address-space limit of each grading process (default %(default)s)")
 
 
 def _limit_kwargs(args) -> dict:
     return {"timeout": args.timeout, "test_timeout": args.test_timeout, "memory": int(args.memory_gb * 2**30)}
 
 
-def _grade_all(args) -> int:
+# ---- one function per command ----------------------------------------------------------------
+
+def grade_one(args) -> int:
+    from autograder.views import as_json, table
+    if not args.submission.is_file():
+        print(f"error: {args.submission} is not a file", file=sys.stderr)
+        return 2
+    result = sandbox.grade_submission(args.submission, chapter=args.chapter, **_limit_kwargs(args))
+    print(table(result))
+    if args.json:
+        args.json.write_text(as_json(result) + "\n", encoding="utf-8")
+    return 0
+
+
+def diff_outputs(args) -> int:
+    from autograder.nbval_diff import diff
+    return diff(args.submission)
+
+
+def grade_all(args) -> int:
     from autograder.classroom import grade_class
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a directory", file=sys.stderr)
@@ -107,12 +109,36 @@ def _grade_all(args) -> int:
     return 0
 
 
-def _grade(args) -> int:
-    if not args.submission.is_file():
-        print(f"error: {args.submission} is not a file", file=sys.stderr)
-        return 2
-    result = sandbox.grade_submission(args.submission, chapter=args.chapter, **_limit_kwargs(args))
-    print(result.table())
-    if args.json:
-        args.json.write_text(result.to_json() + "\n", encoding="utf-8")
+def export_gradebook(args) -> int:
+    from autograder.classroom import read_records
+    from autograder.gradebook import export_to_gradebook
+    count = export_to_gradebook(read_records(args.results), args.course)
+    print(f"wrote {count} submissions into {args.course / 'gradebook.db'}")
+    return 0
+
+
+def gradescope_bundle(args) -> int:
+    from autograder.gradescope import build_bundle
+    print(f"wrote {build_bundle(args.out)}")
+    return 0
+
+
+def gradescope_run(args) -> int:
+    from autograder.gradescope import run
+    data = run(args.submission, args.results)
+    print(f"score {data['score']:g}: {args.results}")
+    return 0
+
+
+def release(args) -> int:
+    from autograder.release import release_course
+    for path in release_course():
+        print(f"wrote {path}")
+    return 0
+
+
+def nbgrader_course(args) -> int:
+    from autograder.release import make_nbgrader_course
+    root = make_nbgrader_course(args.directory)
+    print(f"nbgrader course in {root}: cd {root} && nbgrader generate_assignment 01_self_attention")
     return 0

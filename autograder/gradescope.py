@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.paths import PACKAGE, PROJECT, SOLUTIONS
-from autograder.misconceptions import MISCONCEPTIONS
+from autograder.views import gradescope_results
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when the autograder image is built.
@@ -45,45 +45,25 @@ def build_bundle(out: Path) -> Path:
             info.external_attr = 0o755 << 16  # executable, as Gradescope requires
             bundle.writestr(info, text)
         bundle.write(PROJECT / "requirements.txt", "requirements.txt")
-        for path in sorted(PACKAGE.rglob("*.py")):
+        for path in package_files():
             bundle.write(path, path.relative_to(PROJECT).as_posix())
         for path in sorted(SOLUTIONS.glob("*.ipynb")):
             bundle.write(path, path.relative_to(PROJECT).as_posix())
     return out
 
 
-def results_json(records: list[dict]) -> dict:
-    """Gradescope's results format: one test per exercise, the total as the score."""
-    tests, output = [], []
-    for record in records:
-        if record["status"] != "ok":
-            output.append(f"{record['notebook']}: grading did not finish normally ({record['status']}): "
-                          f"{record['detail']}")
-        for exercise in record["exercises"]:
-            lines = []
-            for check in exercise["checks"]:
-                if check["outcome"] == "passed":
-                    continue
-                lines.append(f"-{check['max_points']:g} {check['test']}: {check['message']}")
-                if check.get("misconception") in MISCONCEPTIONS:
-                    m = MISCONCEPTIONS[check["misconception"]]
-                    lines.append(f"   likely misconception {m.id}: {m.hint} (see \"{m.section}\")")
-            tests.append({"name": f"{record['chapter']}: {exercise['name']}", "number": exercise["id"],
-                          "score": exercise["points"], "max_score": exercise["max_points"],
-                          "output": "\n".join(lines) or "all checks passed", "visibility": "visible"})
-    if not records:
-        output.append("no notebook (.ipynb) found in the submission")
-    return {"score": sum(t["score"] for t in tests), "tests": tests, "output": "\n".join(output),
-            "stdout_visibility": "hidden"}
+def package_files() -> list[Path]:
+    """The autograder package as it runs: its modules and the views' templates."""
+    return sorted(p for p in PACKAGE.rglob("*") if p.suffix in {".py", ".j2"} and "__pycache__" not in p.parts)
 
 
-def run(submission: Path, results: Path) -> dict:
+def run(submission: Path, out: Path) -> dict:
     """Grade every notebook of a Gradescope submission and write results.json."""
     from autograder.sandbox import grade_submission
     notebooks = sorted(p for p in Path(submission).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    records = [grade_submission(p).to_dict(include_traces=False) for p in notebooks]
-    data = results_json([r for r in records if r["status"] != "invalid"] or records)
-    results = Path(results)
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    results = [grade_submission(p) for p in notebooks]
+    data = gradescope_results([r for r in results if r.status != "invalid"] or results)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return data

@@ -2,8 +2,9 @@
 
 nbgrader scores a test cell zero when it writes to stderr, and otherwise takes the cell's
 last value as partial credit. So ``grade_exercise`` captures everything the graders and the
-learner's code print or warn while they run, prints a short report (the reasons, never the
-tests' source) and returns the points, which the cell shows as its value.
+learner's code print or warn while they run, prints ``views.nbgrader_report`` (the reasons
+and misconceptions, never the tests' source) and returns the points, which the cell shows as
+its value.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import warnings
 from autograder.exercises import EXERCISES
 from autograder.scoring import explain_missing, score
 from autograder.pytest_plugin import run_graders
+from autograder.views import nbgrader_report
 
 TEST_TIMEOUT = 60.0
 
@@ -27,8 +29,5 @@ def grade_exercise(exercise_id: str, namespace: dict) -> float:
         outcomes = run_graders(exercise.chapter, namespace, lambda name: explain_missing([], name),
                                only={exercise_id}, test_timeout=TEST_TIMEOUT)
     result = score("this notebook", exercise.chapter, outcomes, only={exercise_id}).exercises[0]
-    print(f"{exercise_id}: {result.points:g}/{result.max_points:g} points")
-    for check in result.checks:
-        if check.outcome != "passed":
-            print(f"  - {check.test}: {check.message}")
+    print(nbgrader_report(result))
     return float(result.points)

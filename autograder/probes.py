@@ -33,11 +33,13 @@ class GraderTimeout(Exception):
 
 
 class CheckFailed(AssertionError):
-    """A grader check that failed; ``misconception`` is the catalogue id that explains it, if any."""
+    """A grader check that failed. The message says what went wrong; ``misconception`` is the
+    catalogue id that explains it, if any, kept apart: autograder.views puts its hint and
+    section into words, once in each view."""
 
     def __init__(self, message: str, misconception: str | None = None):
-        if misconception:
-            message += f" [misconception {misconception}: {MISCONCEPTIONS[misconception].hint}]"
+        if misconception and misconception not in MISCONCEPTIONS:
+            raise KeyError(f"misconception {misconception!r} is not in the catalogue")
         super().__init__(message)
         self.misconception = misconception
 

@@ -1,11 +1,14 @@
-"""One result type for a graded notebook; the table, JSON and nbgrader views are made from it."""
+"""One result type for a graded notebook, and its JSON form (what ``grade --json`` and ``grade-all``
+write, and what ``grade-all``, ``export-gradebook`` and the feedback pages read back).
+
+A failed check keeps its ``message`` (what went wrong) and its ``misconception`` (the catalogue id
+that explains it) apart: the views in ``autograder.views`` add the misconception's hint and
+section, each once.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-
-from autograder.misconceptions import MISCONCEPTIONS
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass
@@ -14,9 +17,13 @@ class CheckResult:
     outcome: str  # "passed", "failed" or "not_run"
     points: float
     max_points: float
-    message: str = ""
-    misconception: str | None = None
+    message: str = ""  # what went wrong, without the misconception's hint
+    misconception: str | None = None  # a catalogue id (autograder.misconceptions), or None
     trace: str = ""  # for instructors only: never shown in a learner's feedback
+
+    @property
+    def lost(self) -> bool:
+        return self.outcome != "passed"
 
 
 @dataclass
@@ -29,7 +36,7 @@ class ExerciseResult:
 
     @property
     def reasons(self) -> list[str]:
-        return [c.message for c in self.checks if c.outcome != "passed" and c.message]
+        return [c.message for c in self.checks if c.lost and c.message]
 
 
 @dataclass
@@ -54,6 +61,7 @@ class GradeResult:
         return sum(e.max_points for e in self.exercises)
 
     def to_dict(self, include_traces: bool = True) -> dict:
+        """The JSON form: the fields, plus ``total`` and ``max_total``; traces are instructor-only."""
         data = asdict(self)
         data["total"], data["max_total"] = self.total, self.max_total
         if not include_traces:
@@ -62,37 +70,23 @@ class GradeResult:
                     check.pop("trace")
         return data
 
-    def to_json(self, include_traces: bool = True) -> str:
-        return json.dumps(self.to_dict(include_traces), indent=2)
+    @classmethod
+    def from_dict(cls, data: dict) -> GradeResult:
+        """The result back from its JSON form. Keys that are not fields (``total``, and what
+        grade-all adds: ``student``, ``submission``, the fingerprints) are left out; a record
+        without a notebook, chapter or status gets "", None and "?"."""
+        exercises = [ExerciseResult(**{**_known(ExerciseResult, e, "checks"),
+                                       "checks": [CheckResult(**_known(CheckResult, c)) for c in e.get("checks", [])]})
+                     for e in data.get("exercises", [])]
+        return cls(**{"notebook": "", "chapter": None, "status": "?", **_known(cls, data, "exercises"),
+                      "exercises": exercises})
 
-    def table(self) -> str:
-        """A plain-text report: one row per exercise, then each lost point with its reason."""
-        lines = [f"{self.notebook}: chapter {self.chapter or '?'}, status {self.status}"
-                 + (f" ({self.detail})" if self.detail else "")]
-        width = max([len(e.id) for e in self.exercises] + [8])
-        lines.append(f"  {'exercise'.ljust(width)}  points")
-        for exercise in self.exercises:
-            lines.append(f"  {exercise.id.ljust(width)}  {_num(exercise.points)}/{_num(exercise.max_points)}")
-            for check in exercise.checks:
-                if check.outcome == "passed":
-                    continue
-                reason = check.message or check.outcome
-                lines.append(f"      - {check.test} (-{_num(check.max_points)}): {reason}")
-                if check.misconception:
-                    m = MISCONCEPTIONS[check.misconception]
-                    lines.append(f"        see the section \"{m.section}\"")
-        lines.append(f"  {'total'.ljust(width)}  {_num(self.total)}/{_num(self.max_total)}")
-        for problem in self.problems:
-            lines.append(f"  loader: {problem}")
-        for warning in self.warnings:
-            lines.append(f"  WARNING: {warning}")
-        return "\n".join(lines)
+
+def _known(kind, data: dict, *leave_out: str) -> dict:
+    names = {f.name for f in fields(kind)} - set(leave_out)
+    return {k: v for k, v in data.items() if k in names}
 
 
 def safe_name(name: str) -> str:
     """A student id turned into a file or folder name that cannot escape its directory."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "_"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"

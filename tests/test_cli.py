@@ -1,12 +1,16 @@
 """The CLI grades one notebook in a child process: full marks for the reference, zero without a
 crash for the untouched release, and a result that says so for a hang or a crash."""
 
+import argparse
 import json
+import re
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+from autograder import cli as cli_module
 from autograder.exercises import CHAPTERS, exercises_of
 from autograder.sandbox import grade_submission
 from conftest import COURSE, PROJECT, SOLUTIONS, code_cell, edited_solution
@@ -104,3 +108,38 @@ def test_diff_compares_a_run_with_the_reference_outputs_cell_by_cell(tmp_path):
                                                   "scores = q @ k.transpose(-2, -1)")])
     done = cli("diff", str(buggy))
     assert done.returncode != 0 and "FAILED" in done.stdout
+
+
+def readme_cli_commands() -> list[list[str]]:
+    """The arguments of every ``python -m autograder COMMAND ...`` line in README.md's shell blocks."""
+    readme = (PROJECT / "README.md").read_text()
+    lines = [line for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", readme, re.S) for line in block.splitlines()]
+    return [shlex.split(line.split("-m autograder ", 1)[1]) for line in lines if "-m autograder " in line]
+
+
+def test_every_readme_command_parses_to_its_own_function():
+    commands = readme_cli_commands()
+    assert {c[0] for c in commands} >= {"grade", "grade-all", "export-gradebook", "gradescope"}
+    for argv in commands:
+        args = cli_module.parser().parse_args(argv)
+        assert args.command == argv[0] and callable(args.run), argv
+        assert args.run.__module__ == "autograder.cli" and args.run.__name__ != "main", argv
+
+
+def test_each_command_has_one_function_and_the_options_keep_their_defaults():
+    [subparsers] = [a for a in cli_module.parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    runs = {name: command.get_default("run") for name, command in subparsers.choices.items()}
+    assert set(runs) == {"grade", "diff", "grade-all", "export-gradebook", "gradescope", "gradescope-run",
+                         "release", "nbgrader-course"}
+    assert all(callable(run) for run in runs.values()) and len(set(runs.values())) == len(runs)
+    args = cli_module.parser().parse_args(["grade-all", "submitted", "--jobs", "2", "--test-timeout", "5", "--quiet"])
+    assert (args.out.name, args.jobs, args.test_timeout, args.quiet, args.scheduler) == ("grading-results", 2, 5.0, True, None)
+    assert cli_module.parser().parse_args(["gradescope"]).out.name == "gradescope.zip"
+
+
+def test_main_dispatches_and_returns_the_command_status(tmp_path, capsys):
+    assert cli_module.main(["grade", str(tmp_path / "missing.ipynb")]) == 2
+    assert "is not a file" in capsys.readouterr().err
+    assert cli_module.main(["grade-all", str(tmp_path / "missing")]) == 2
+    with pytest.raises(SystemExit):
+        cli_module.main(["no-such-command"])
