@@ -7,6 +7,8 @@ learner's value names the misconception in the failure.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import signal
 import threading
 
@@ -23,9 +25,26 @@ TOLERANCES = {
 }
 
 
-# Set by the judge to its judge.Contestant when the learner's code runs in another process:
-# after each call into that code, backward passes that reached its tensors continue there.
-SESSION = None
+# The judge's sandbox.judge.Contestant while graders run against learner code in another
+# process (``learner_process``): after each call into that code, backward passes that reached
+# its tensors continue there.
+_LEARNER_PROCESS: contextvars.ContextVar = contextvars.ContextVar("learner_process", default=None)
+
+
+@contextlib.contextmanager
+def learner_process(contestant):
+    """Within this block, graders reach the learner's code through ``contestant``."""
+    token = _LEARNER_PROCESS.set(contestant)
+    try:
+        yield contestant
+    finally:
+        _LEARNER_PROCESS.reset(token)
+
+
+def _sync_gradients() -> None:
+    contestant = _LEARNER_PROCESS.get()
+    if contestant is not None:
+        contestant.sync_gradients()
 
 
 class GraderTimeout(Exception):
@@ -124,8 +143,7 @@ def call_learner(function, *args, what: str, **kwargs):
     except BaseException as error:  # SystemExit and KeyboardInterrupt from learner code are results too
         raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
     finally:
-        if SESSION is not None:
-            SESSION.sync_gradients()
+        _sync_gradients()
 
 
 def check_gradients(what: str, inputs, module=None, reference=None) -> None:
@@ -137,8 +155,7 @@ def check_gradients(what: str, inputs, module=None, reference=None) -> None:
         module, reference: the learner's and the reference's modules, whose parameters of the
             same name must have the same gradient (parameters the reference lacks are skipped).
     """
-    if SESSION is not None:
-        SESSION.sync_gradients()
+    _sync_gradients()
     for name, actual, expected in inputs:
         if actual.grad is None:
             raise CheckFailed(f"no gradient of {what} reaches {name}: is the output detached from it?")
@@ -166,9 +183,11 @@ def in_learner_process(factory, *args, **kwargs):
     """``factory(*args, **kwargs)`` built where the learner's code runs, for objects that code
     changes in place and a check then inspects (a module it loads from, a recording model).
     ``factory`` must be importable by name (a class or function of a grader or of torch)."""
-    if SESSION is None:
+    contestant = _LEARNER_PROCESS.get()
+    if contestant is None:
         return factory(*args, **kwargs)
-    return SESSION.request("call", factory, SESSION.wire(args), {k: SESSION.wire(v) for k, v in kwargs.items()})
+    encode = contestant.encode
+    return contestant.request("call", factory, encode(args), {k: encode(v) for k, v in kwargs.items()})
 
 
 def is_parameter(value) -> bool:

@@ -49,7 +49,7 @@ def make_notebook(tmp_path):
 
 def contestant_process(notebook: Path, stderr: Path, keep=()):
     """A contestant process loading ``notebook``: (the contestant, what it loaded, the judge's view of its names)."""
-    from autograder.judge import Contestant, RemoteNamespace
+    from autograder.sandbox.judge import Contestant, RemoteNamespace
     contestant = Contestant(notebook, 60.0, 4 << 30, stderr, {}, keep=tuple(keep))
     contestant.start()
     return contestant, contestant.wait_loaded(), RemoteNamespace(contestant)

@@ -1,7 +1,7 @@
 """The judge: runs the hidden graders against a submission that lives in another process.
 
-``sandbox.grade_submission`` starts ``python -m autograder.judge``. The judge loads the
-reference notebooks and the graders, starts the contestant (``autograder.contestant``), the
+``sandbox.grade_submission`` starts ``python -m autograder.sandbox.judge``. The judge loads the
+reference notebooks and the graders, starts the contestant (``sandbox.contestant``), the
 only process that runs the submission's code, and runs the graders with the learner's
 names bound to handles (``Remote``) on the contestant's objects. Reference values,
 comparisons and the signed outcome records stay here: whatever the submission patches
@@ -19,9 +19,7 @@ started again.
 from __future__ import annotations
 
 import builtins
-import ctypes
 import io
-import json
 import os
 import pickle
 import signal
@@ -36,8 +34,11 @@ import torch
 
 from autograder import probes
 from autograder.probes import CheckFailed
+from autograder.sandbox import protocol, wire
+from autograder.sandbox.limits import confine_contestant, not_dumpable
+from autograder.sandbox.protocol import ContestantTask, JudgeTask
+from autograder.sandbox.wire import HANDLE, REFERENCE, SENT, Codec
 
-MAX_REPLY = 256 << 20  # bytes
 MAX_RESTARTS = 8
 INTERRUPT_GRACE = 1.0  # seconds the learner's code gets to stop when a time limit expires
 EXIT_GRACE = 2.0  # seconds the contestant gets to load before the judge's own limit, on top of its own
@@ -77,27 +78,27 @@ class Remote:
         return self._contestant.request("getattr", self, name)
 
     def __setattr__(self, name, value):
-        self._contestant.request("setattr", self, name, self._contestant.wire(value))
+        self._contestant.request("setattr", self, name, self._contestant.encode(value))
 
     def __delattr__(self, name):
         self._contestant.request("delattr", self, name)
 
     def __call__(self, *args, **kwargs):
-        wire = self._contestant.wire
-        return self._contestant.request("call", self, wire(args), {k: wire(v) for k, v in kwargs.items()})
+        encode = self._contestant.encode
+        return self._contestant.request("call", self, encode(args), {k: encode(v) for k, v in kwargs.items()})
 
     def __len__(self):
         return self._contestant.request("len", self)
 
     def __getitem__(self, key):
-        return self._contestant.request("getitem", self, self._contestant.wire(key))
+        return self._contestant.request("getitem", self, self._contestant.encode(key))
 
     def __setitem__(self, key, value):
-        wire = self._contestant.wire
-        self._contestant.request("setitem", self, wire(key), wire(value))
+        encode = self._contestant.encode
+        self._contestant.request("setitem", self, encode(key), encode(value))
 
     def __contains__(self, value):
-        return self._contestant.request("contains", self, self._contestant.wire(value))
+        return self._contestant.request("contains", self, self._contestant.encode(value))
 
     def __iter__(self):
         return iter(self._contestant.request("iter", self))
@@ -125,12 +126,9 @@ class Mirror:
         object.__setattr__(self, "_remote", remote)
         object.__setattr__(self, "_kind", kind)
 
-    def _wire(self, contestant):
+    def _encode(self, contestant, depth):
         kind = object.__getattribute__(self, "_kind")
-        if isinstance(self, dict):
-            items = [(contestant.wire(k), contestant.wire(v)) for k, v in self.items()]
-        else:
-            items = [contestant.wire(v) for v in self]
+        items = contestant.encode_own_items(kind, self.items() if isinstance(self, dict) else self, depth)
         return contestant._sent(self, "own", (object.__getattribute__(self, "_remote"), kind, items))
 
     def __getattr__(self, name):
@@ -168,7 +166,7 @@ class RemoteNamespace:
 
     def __setitem__(self, name, value):
         try:
-            self.contestant.request("set", name, self.contestant.wire(value))
+            self.contestant.request("set", name, self.contestant.encode(value))
         except StaleHandle:
             pass  # putting back a name after a restart: the new contestant has its own definition
 
@@ -181,8 +179,9 @@ class RemoteNamespace:
         self.contestant.reset()
 
 
-class Contestant:
-    """The judge's side of the connection: starts, restarts and talks to the contestant."""
+class Contestant(Codec):
+    """The judge's side of the connection: starts, restarts and talks to the contestant; its end
+    of the wire encoding."""
 
     def __init__(self, notebook: Path, load_timeout: float, memory: int, stderr: Path, references: dict,
                  drop_to_nobody: bool = False, on_start=None, keep: tuple[str, ...] = ()):
@@ -220,19 +219,19 @@ class Contestant:
             self.connection = Connection(ours.detach())
             self.on_start(self.process)
             return
-        command = [sys.executable, "-P", "-m", "autograder.contestant", str(theirs.fileno()), str(self.notebook),
-                   str(self.load_timeout), ",".join(self.keep)]
+        task = ContestantTask(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep)
+        command = [sys.executable, "-P", "-m", "autograder.sandbox.contestant", *task.argv()]
         with open(self.stderr, "ab") as stderr:
             self.process = subprocess.Popen(
                 command, cwd=self.notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=stderr, pass_fds=(theirs.fileno(),), start_new_session=True,
-                preexec_fn=lambda: contestant_limits(self.memory, self.drop_to_nobody))
+                preexec_fn=lambda: confine_contestant(self.memory, self.drop_to_nobody))
         theirs.close()
         self.connection = Connection(ours.detach())
         self.on_start(self.process)
 
     def _forked_main(self, ours, theirs):
-        from autograder.contestant import main
+        from autograder.sandbox.contestant import main
         ours.close()
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -242,8 +241,8 @@ class Contestant:
         os.closerange(3, theirs.fileno())
         os.closerange(theirs.fileno() + 1, 65536)
         os.chdir(self.notebook.parent)
-        contestant_limits(self.memory, self.drop_to_nobody)
-        main(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep)
+        confine_contestant(self.memory, self.drop_to_nobody)
+        main(ContestantTask(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep))
 
     def wait_loaded(self) -> dict:
         """What the contestant loaded ({"problems", "names"}); raises ContestantDied if it did not."""
@@ -344,12 +343,12 @@ class Contestant:
 
     def _read(self):
         try:
-            data = self.connection.recv_bytes(MAX_REPLY)
+            data = self.connection.recv_bytes(wire.MAX_MESSAGE)
         except (EOFError, OSError):
             code = self.kill(ended=True)
             raise ContestantDied(_ended(code)) from None
         try:
-            return torch.load(io.BytesIO(data), weights_only=True)
+            return wire.load(data)
         except Exception:
             self.kill()
             raise ContestantDied("the submission's process sent a reply that is not plain data") from None
@@ -371,22 +370,22 @@ class Contestant:
                 tensor.grad = gradient
 
     # ---- what we send ---------------------------------------------------------------------------
-    def wire(self, value):
-        """``value`` ready to send: lists, dicts, tensors and generators by identity, tuples walked,
-        anything else pickled (handles and reference definitions by persistent id)."""
+    # Lists, dicts, tensors and generators go by identity (SENT); anything else is pickled, handles
+    # and reference definitions by persistent id.
+    def encode_list(self, value, depth):
+        return self._sent(value, "list", self.encode_items(value, depth))
+
+    def encode_dict(self, value, depth):
+        return self._sent(value, "dict", self.encode_pairs(value.items(), depth))
+
+    def encode_tensor(self, value):
+        return self._sent(value, "tensor", self._tensor_payload(value))
+
+    def encode_other(self, value, depth):
         if isinstance(value, Mirror):
-            return value._wire(self)
-        kind = type(value)
-        if kind is tuple:
-            return ("T", tuple(self.wire(v) for v in value))
-        if kind is list:
-            return self._sent(value, "list", [self.wire(v) for v in value])
-        if kind is dict:
-            return self._sent(value, "dict", [(self.wire(k), self.wire(v)) for k, v in value.items()])
-        if kind is torch.Generator:
+            return value._encode(self, depth)
+        if type(value) is torch.Generator:
             return self._sent(value, "generator", value.get_state())
-        if isinstance(value, torch.Tensor):
-            return self._sent(value, "tensor", self._tensor_payload(value))
         return value
 
     def _sent(self, value, kind, payload):
@@ -397,7 +396,7 @@ class Contestant:
             self.sent_ids[id(value)] = judge_id
         if kind == "tensor":
             self.sent_versions[judge_id] = value._version
-        return ("A", judge_id, kind, payload)
+        return (SENT, judge_id, kind, payload)
 
     def _tensor_payload(self, tensor):
         judge_id = self.sent_ids.get(id(tensor))
@@ -421,9 +420,9 @@ class Contestant:
                         target.data = data
                 self.sent_versions[judge_id] = target._version
             elif kind == "list" and isinstance(target, list):
-                target[:] = [self.decode(item) for item in data]
+                target[:] = self.decode_items(data, 1)
             elif kind == "dict" and isinstance(target, dict):
-                items = [(self.decode(k), self.decode(v)) for k, v in data]
+                items = self.decode_pairs(data, 1)
                 target.clear()
                 target.update(items)
             elif kind == "generator" and isinstance(target, torch.Generator):
@@ -432,56 +431,31 @@ class Contestant:
                 raise ValueError(f"an update of kind {kind!r} for a {type(target).__name__}")
 
     # ---- what we receive --------------------------------------------------------------------
-    def decode(self, node, depth=0):
-        if node is None or type(node) in (bool, int, float, str, bytes):
-            return node
-        if type(node) is not tuple or not node or depth > 64:
-            raise ValueError("not a tagged value")
-        tag, *rest = node
-        if tag == "L":
-            return [self.decode(item, depth + 1) for item in rest[0]]
-        if tag == "T":
-            return tuple(self.decode(item, depth + 1) for item in rest[0])
-        if tag == "M":
-            return {self.decode(k, depth + 1): self.decode(v, depth + 1) for k, v in rest[0]}
-        if tag == "S":
-            return torch.Size([int(d) for d in rest[0]])
-        if tag == "D":
-            dtype = getattr(torch, str(rest[0]), None)
-            if not isinstance(dtype, torch.dtype):
-                raise ValueError("not a dtype")
-            return dtype
-        if tag == "V":
-            return torch.device(str(rest[0]))
-        if tag == "X":
-            data, link = rest
-            if not isinstance(data, torch.Tensor):
-                raise ValueError("not a tensor")
-            if isinstance(link, int) and link >= 0 and (data.is_floating_point() or data.is_complex()):
-                data.requires_grad_(True)
-                self.links[id(data)] = (link, data, data._version)
-            return data
-        if tag == "A":
-            return self.sent[rest[0]]
-        if tag == "O":
-            kind, handle, items = rest
-            remote = self.decode(handle, depth + 1)
-            if not isinstance(remote, Remote) or kind not in MIRRORS:
-                raise ValueError("not a container of the learner's own type")
-            if kind in ("dict", "fields"):
-                items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in items]
-            else:
-                items = [self.decode(item, depth + 1) for item in items]
-            mirror = self._mirror_type(MIRRORS[kind], remote)(items)
-            mirror._init_mirror(remote, kind)
-            return mirror
-        if tag == "H":
-            handle, (name, bases) = rest
-            proxy = self.proxies.get(handle)
-            if proxy is None:
-                proxy = self.proxies[handle] = self._proxy_type(str(name)[:100], tuple(map(str, bases)))(self, handle)
-            return proxy
-        raise ValueError(f"unknown tag {tag!r}")
+    def decode_tensor(self, data, link, depth):
+        if not isinstance(data, torch.Tensor):
+            raise ValueError("not a tensor")
+        if isinstance(link, int) and link >= 0 and (data.is_floating_point() or data.is_complex()):
+            data.requires_grad_(True)
+            self.links[id(data)] = (link, data, data._version)
+        return data
+
+    def decode_sent(self, judge_id, depth):
+        return self.sent[judge_id]
+
+    def decode_own(self, kind, handle, items, depth):
+        remote = self.decode(handle, depth)
+        if not isinstance(remote, Remote) or kind not in MIRRORS:
+            raise ValueError("not a container of the learner's own type")
+        mirror = self._mirror_type(MIRRORS[kind], remote)(self.decode_own_items(kind, items, depth))
+        mirror._init_mirror(remote, kind)
+        return mirror
+
+    def decode_handle(self, handle, info, depth):
+        name, bases = info
+        proxy = self.proxies.get(handle)
+        if proxy is None:
+            proxy = self.proxies[handle] = self._proxy_type(str(name)[:100], tuple(map(str, bases)))(self, handle)
+        return proxy
 
     def _mirror_type(self, base, remote):
         """A subclass of ``base`` named after the learner's class, for messages that name types."""
@@ -579,49 +553,21 @@ class _Pickler(pickle.Pickler):
             if object.__getattribute__(obj, "_contestant") is not self.contestant or \
                     object.__getattribute__(obj, "_start") != self.contestant.starts:
                 raise StaleHandle("an object of the submission from before its process was restarted")
-            return ("H", object.__getattribute__(obj, "_handle"))
+            return (HANDLE, object.__getattribute__(obj, "_handle"))
         return self.contestant.references.get(id(obj))
 
 
 def reference_table(chapters) -> tuple[dict[int, tuple], dict[tuple, object]]:
-    """id -> ("R", chapter, name) for the definitions of the chapters' reference notebooks, and
+    """id -> (REFERENCE, chapter, name) for the definitions of the chapters' reference notebooks, and
     the other way round."""
     from autograder.references import load_reference
     table, definitions = {}, {}
     for chapter in chapters:
         for name, value in load_reference(chapter).names.items():
             if isinstance(value, type) or callable(value) and hasattr(value, "__code__"):
-                table.setdefault(id(value), ("R", chapter, name))
-                definitions.setdefault(("R", chapter, name), value)
+                table.setdefault(id(value), (REFERENCE, chapter, name))
+                definitions.setdefault((REFERENCE, chapter, name), value)
     return table, definitions
-
-
-def contestant_limits(memory: int, drop_to_nobody: bool) -> None:
-    """In the contestant, before it runs Python: limits, dies with the judge, no privileges."""
-    from autograder.sandbox import NOBODY, limit_resources
-    limit_resources(memory)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone when the judge goes
-    if drop_to_nobody:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-    # Root keeps its user id but loses every capability: it cannot read a non-dumpable judge's
-    # memory, change the clock or get around file permissions. PR_CAPBSET_DROP for what an exec
-    # would grant, capset for what we hold now, then PR_SET_NO_NEW_PRIVS.
-    for capability in range(64):
-        libc.prctl(24, capability, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    libc.capset(header, (ctypes.c_uint32 * 6)())  # effective, permitted, inheritable: all empty
-    libc.prctl(38, 1, 0, 0, 0)
-
-
-def not_dumpable():
-    """No process of our user may attach to us or read our memory (the key, the references)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
-    except (OSError, AttributeError):
-        pass
 
 
 def _preload():
@@ -633,55 +579,58 @@ def _preload():
         import matplotlib.pyplot  # noqa: F401  (every notebook's)
     except ImportError:
         pass
-    import autograder.contestant  # noqa: F401
+    import autograder.sandbox.contestant  # noqa: F401
     import autograder.loader  # noqa: F401
 
 
-def main(chapter: str, notebook: str, outcomes_path: str, test_timeout: float, load_timeout: float, memory: int,
-         drop_to_nobody: bool):
+class Records:
+    """The signed records this judge writes for the parent (``protocol``)."""
+
+    def __init__(self, path: str, key: bytes):
+        self.file, self.key = open(path, "a", encoding="utf-8"), key
+
+    def write(self, record: dict) -> None:
+        self.file.write(protocol.signed_line(self.key, record))
+        self.file.flush()
+
+
+def main(task: JudgeTask):
     import importlib
 
     from autograder.exercises import CHAPTERS, exercises_of
-    from autograder.scoring import explain_missing
     from autograder.pytest_plugin import run_graders
-    from autograder.sandbox import earlier_chapters, sign
+    from autograder.scoring import explain_missing
 
     _preload()
-    contestant = Contestant(Path(notebook), load_timeout, memory, Path(outcomes_path).parent / "contestant-stderr.txt",
-                            {}, drop_to_nobody, keep=tuple(e.name for e in exercises_of(chapter)))
+    contestant = Contestant(Path(task.notebook), task.load_timeout, task.memory,
+                            Path(task.outcomes).parent / "contestant-stderr.txt", {}, task.drop_to_nobody,
+                            keep=tuple(e.name for e in exercises_of(task.chapter)))
     contestant.start(fork=True)  # first, while we hold nothing secret; it loads as we go on
-    key = bytes.fromhex(sys.stdin.readline().strip())
+    key = protocol.receive_key(sys.stdin)
     sys.stdin.close()
     not_dumpable()
-    out = open(outcomes_path, "a", encoding="utf-8")
-
-    def emit(record, _key=key):
-        payload = json.dumps(record, default=str)
-        out.write(f"{payload}\t{sign(_key, payload)}\n")
-        out.flush()
-
-    contestant.on_start = lambda process: emit({"type": "contestant", "pgid": process.pid})
+    records = Records(task.outcomes, key)
+    contestant.on_start = lambda process: records.write(protocol.contestant_record(process.pid))
     contestant.on_start(contestant.process)
     signal.signal(signal.SIGTERM, lambda *_: (contestant.kill(), os._exit(0)))
-    contestant.references, contestant.reference_definitions = reference_table(sorted({chapter} | earlier_chapters(chapter)))
-    importlib.import_module(CHAPTERS[chapter].grader_module)
+    contestant.references, contestant.reference_definitions = reference_table(task.references)
+    importlib.import_module(CHAPTERS[task.chapter].grader_module)
     try:
         loaded = contestant.wait_loaded()
     except LoadTimeout:
-        emit({"type": "load_timeout"})
+        records.write(protocol.load_timeout_record())
         return
     except ContestantDied as error:
         contestant.broken = f"not run: the submission's process ended while loading the notebook ({error})"
         loaded = {"problems": [str(error)], "names": []}
-    emit({"type": "loaded", "problems": loaded["problems"], "names": loaded["names"]})
-    probes.SESSION = contestant
-    run_graders(chapter, RemoteNamespace(contestant), lambda name: explain_missing(loaded["problems"], name),
-                test_timeout=test_timeout, on_outcome=lambda o: emit({"type": "outcome", **o}))
-    emit({"type": "done", "restarts": contestant.starts - 1})
+    records.write(protocol.loaded_record(loaded["problems"], loaded["names"]))
+    with probes.learner_process(contestant):
+        run_graders(task.chapter, RemoteNamespace(contestant), lambda name: explain_missing(loaded["problems"], name),
+                    test_timeout=task.test_timeout, on_outcome=lambda o: records.write(protocol.outcome_record(o)))
+    records.write(protocol.done_record(contestant.starts - 1))
     contestant.kill()
-    out.close()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4], float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7] == "1")
+    main(JudgeTask.from_argv(sys.argv[1:]))
     os._exit(0)

@@ -1,11 +1,11 @@
 """Grade one submission with the judge and the contestant in processes of their own.
 
 The parent (this module, in the instructor's process) copies the submission into a scratch
-directory and starts the judge (``autograder.judge``) in a new session under time, memory
+directory and starts the judge (``autograder.sandbox.judge``) in a new session under time, memory
 and file-size limits. The judge loads the reference and the graders and starts the
-contestant (``autograder.contestant``), the only process that runs the submission's code,
+contestant (``autograder.sandbox.contestant``), the only process that runs the submission's code,
 in the scratch directory's ``work/``, with no capabilities (as ``nobody`` when Python is
-readable by it). The parent reads back the judge's outcome records, each signed with an
+readable by it). The parent reads back the judge's records (``protocol``), each signed with an
 HMAC under a key it sends the judge through a pipe: lines without a valid signature (a
 submission writing a fake results file) are dropped and counted. Points are computed here,
 by ``scoring.score``, from the plan of the graders' source.
@@ -19,11 +19,7 @@ submission ran (``GradeResult.warnings``; ``grade-all`` stops at the first such 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -33,21 +29,22 @@ import time
 from pathlib import Path
 
 from autograder.exercises import CHAPTERS, exercise_defining, exercises_of
-from autograder.scoring import detect_chapter, redact, score
-from autograder.paths import PACKAGE, SOLUTIONS
+from autograder.paths import PACKAGE, PROJECT, SOLUTIONS
 from autograder.results import GradeResult
+from autograder.sandbox import protocol
+from autograder.sandbox.limits import NOBODY, limit_resources
+from autograder.sandbox.protocol import DONE, LOAD_TIMEOUT, LOADED, OUTCOME, JudgeTask, of_type
+from autograder.scoring import detect_chapter, redact, score
 
 DEFAULT_TIMEOUT = 120.0  # seconds for the whole submission
 DEFAULT_TEST_TIMEOUT = 20.0  # seconds for one grader test
 DEFAULT_LOAD_TIMEOUT = 60.0  # seconds for loading the notebook's definitions
 DEFAULT_MEMORY = 4 << 30  # bytes of address space
-MAX_OUTPUT = 64 << 20  # bytes any file the judge or the contestant writes may reach
-MAX_PROCESSES = 256  # per user; root ignores it, which is why the contestant drops to nobody when it can
-NOBODY = 65534
 
 
 GRADERS_CHANGED = ("grader or reference files changed while this submission was graded: check them with "
                    "`git status autograder solutions` before trusting any later result")
+
 
 def grade_submission(path: str | Path, chapter: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                      test_timeout: float = DEFAULT_TEST_TIMEOUT, memory: int = DEFAULT_MEMORY,
@@ -69,49 +66,56 @@ def grade_submission(path: str | Path, chapter: str | None = None, timeout: floa
         except OSError as error:
             return GradeResult(path.name, chapter, "invalid", f"cannot read the submission: {error}")
         # The earlier chapters it imports are graded on their own: give it their references.
-        for earlier in earlier_chapters(chapter):
-            shutil.copyfile(SOLUTIONS / CHAPTERS[earlier].notebook, work / CHAPTERS[earlier].notebook)
-        outcomes_file = results / "outcomes.jsonl"
-        stderr_file = results / "stderr.txt"
+        earlier = earlier_chapters(chapter)
+        for other in earlier:
+            shutil.copyfile(SOLUTIONS / CHAPTERS[other].notebook, work / CHAPTERS[other].notebook)
         privileged = can_drop_privileges()
         if privileged:  # the contestant drops to nobody: let it work in its own directory
             scratch.chmod(0o711)  # nobody may pass through to work/, but not list or read results/
             for owned in (work, submission):
                 os.chown(owned, NOBODY, NOBODY)
-        key = secrets.token_bytes(32)
-        command = [sys.executable, "-P", "-m", "autograder.judge", chapter, str(submission), str(outcomes_file),
-                   str(test_timeout), str(load_timeout), str(memory), "1" if privileged else "0"]
-        # Without root the contestant keeps the instructor's user: detect what it cannot be denied.
-        # (Course developers who edit graders while grading set AUTOGRADER_TRUST_GRADER_FILES=1.)
-        check_files = not privileged and os.environ.get("AUTOGRADER_TRUST_GRADER_FILES") != "1"
-        graders_before = _graders_state() if check_files else None
-        with open(stderr_file, "wb") as stderr:
-            judge = subprocess.Popen(command, cwd=results, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=stderr, start_new_session=True, env=_process_env(work),
-                                     preexec_fn=lambda: limit_resources(memory))
-            try:
-                judge.stdin.write(key.hex().encode() + b"\n")
-                judge.stdin.close()
-            except OSError:
-                pass  # the judge died before reading its key; its status says why
-            try:
-                judge.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _stop(judge, outcomes_file, key)
-        changed = graders_before is not None and _graders_state() != graders_before
-        records, forged = _read_records(outcomes_file, key)
-        status, detail = _status(records, timed_out, judge.returncode, timeout, _tail(stderr_file))
-        if forged:
-            detail = (detail + "; " if detail else "") + f"{forged} unauthenticated result lines ignored"
-        outcomes = [redact(r, chapter) for r in records if r.get("type") == "outcome"]
-        problems = next((r.get("problems", []) for r in records if r.get("type") == "loaded"), [])
-        result = score(path.name, chapter, outcomes, status, detail, problems)
-        if changed:
-            result.warnings.append(GRADERS_CHANGED)
+        task = JudgeTask(chapter, tuple(sorted({chapter} | earlier)), str(submission), str(results / "outcomes.jsonl"),
+                         test_timeout, load_timeout, memory, privileged)
+        result = _judge(path.name, task, timeout, _process_env(work))
     result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _judge(name: str, task: JudgeTask, timeout: float, env: dict) -> GradeResult:
+    """Run the judge on ``task``; score its authenticated records."""
+    outcomes_file, stderr_file = Path(task.outcomes), Path(task.outcomes).parent / "stderr.txt"
+    key = protocol.new_key()
+    command = [sys.executable, "-P", "-m", "autograder.sandbox.judge", *task.argv()]
+    # Without root the contestant keeps the instructor's user: detect what it cannot be denied.
+    # (Course developers who edit graders while grading set AUTOGRADER_TRUST_GRADER_FILES=1.)
+    check_files = not task.drop_to_nobody and os.environ.get("AUTOGRADER_TRUST_GRADER_FILES") != "1"
+    graders_before = _graders_state() if check_files else None
+    with open(stderr_file, "wb") as stderr:
+        judge = subprocess.Popen(command, cwd=outcomes_file.parent, stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, env=env,
+                                 preexec_fn=lambda: limit_resources(task.memory))
+        try:
+            protocol.send_key(judge.stdin, key)
+            judge.stdin.close()
+        except OSError:
+            pass  # the judge died before reading its key; its status says why
+        try:
+            judge.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _stop(judge, outcomes_file, key)
+    changed = graders_before is not None and _graders_state() != graders_before
+    records, forged = protocol.read_records(outcomes_file, key)
+    status, detail = _status(records, timed_out, judge.returncode, timeout, _tail(stderr_file))
+    if forged:
+        detail = (detail + "; " if detail else "") + f"{forged} unauthenticated result lines ignored"
+    outcomes = [redact(r, task.chapter) for r in of_type(records, OUTCOME)]
+    problems = next((r.get("problems", []) for r in of_type(records, LOADED)), [])
+    result = score(name, task.chapter, outcomes, status, detail, problems)
+    if changed:
+        result.warnings.append(GRADERS_CHANGED)
     return result
 
 
@@ -126,7 +130,7 @@ def can_drop_privileges() -> bool:
         return False
     import sysconfig
     needed = {Path(sys.base_prefix), Path(sys.prefix), Path(sysconfig.get_paths()["stdlib"]),
-              Path(sysconfig.get_paths()["purelib"]), Path(__file__).resolve().parent.parent}
+              Path(sysconfig.get_paths()["purelib"]), PROJECT}
     for path in needed:
         for folder in [path, *path.parents]:
             if folder.exists() and not folder.stat().st_mode & 0o001:  # others may not traverse it
@@ -136,7 +140,7 @@ def can_drop_privileges() -> bool:
 
 def _process_env(work: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPY"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")  # many processes share the cores
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["MPLBACKEND"] = "Agg"
@@ -145,23 +149,11 @@ def _process_env(work: Path) -> dict:
     return env
 
 
-def limit_resources(memory: int) -> None:
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_OUTPUT, MAX_OUTPUT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-
-
 def _graders_state() -> list[tuple[str, int, int, int]]:
     """Size, modification and change time of every grader, grading and reference file: cheap to
     take, and the change time cannot be set back without changing the clock (a capability)."""
     files = sorted(PACKAGE.rglob("*.py")) + sorted(SOLUTIONS.glob("*.ipynb"))
     return [(str(p), p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in files if p.exists()]
-
-
-def sign(key: bytes, payload: str) -> str:
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def _stop(judge: subprocess.Popen, outcomes_file: Path, key: bytes) -> None:
@@ -174,9 +166,9 @@ def _stop(judge: subprocess.Popen, outcomes_file: Path, key: bytes) -> None:
             pass
     _signal_group(judge.pid, signal.SIGKILL)
     judge.wait()
-    records, _ = _read_records(outcomes_file, key)
-    for record in records:
-        if record.get("type") == "contestant" and isinstance(record.get("pgid"), int):
+    records, _ = protocol.read_records(outcomes_file, key)
+    for record in of_type(records, protocol.CONTESTANT):
+        if isinstance(record.get("pgid"), int):
             _signal_group(record["pgid"], signal.SIGKILL)
 
 
@@ -185,24 +177,6 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _read_records(path: Path, key: bytes) -> tuple[list[dict], int]:
-    """The authenticated records of the outcome file, and how many lines were not."""
-    records, forged = [], 0
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return records, forged
-    for line in lines:
-        payload, _, signature = line.rpartition("\t")
-        if not hmac.compare_digest(sign(key, payload), signature):
-            forged += 1
-            continue
-        record = json.loads(payload)
-        if isinstance(record, dict):
-            records.append(record)
-    return records, forged
 
 
 def _tail(path: Path, size: int = 2000) -> str:
@@ -215,11 +189,11 @@ def _tail(path: Path, size: int = 2000) -> str:
 
 
 def _status(records, timed_out, returncode, timeout, stderr) -> tuple[str, str]:
-    if any(r.get("type") == "done" for r in records):
+    if of_type(records, DONE):
         return "ok", ""
     if timed_out:
         return "timeout", f"grading stopped after {timeout:g} s (an endless loop or a very slow cell?)"
-    if any(r.get("type") == "load_timeout" for r in records):
+    if of_type(records, LOAD_TIMEOUT):
         return "timeout", "loading the notebook's definitions took too long (an endless loop at the top level?)"
     last_line = next((l for l in reversed(stderr.strip().splitlines()) if l.strip()), "")
     if "MemoryError" in stderr or "can't allocate" in stderr or returncode == -signal.SIGKILL:

@@ -1,53 +1,39 @@
 """The contestant: the only process that runs a submission's code.
 
-The judge (``autograder.judge``) starts it with one end of a socket pair: forked from itself
-before it holds any secret, or, to restart it, as ``python -m autograder.contestant``. It loads the
-notebook's definitions, says what it loaded, then answers the judge's requests, one at a
-time: look up a name, get or set an attribute, call something, iterate, run a backward
+The judge (``autograder.sandbox.judge``) starts it with one end of a socket pair: forked from
+itself before it holds any secret, or, to restart it, as ``python -m autograder.sandbox.contestant``.
+It loads the notebook's definitions, says what it loaded, then answers the judge's requests, one
+at a time: look up a name, get or set an attribute, call something, iterate, run a backward
 pass. It holds the learner's objects; the judge holds *handles* to them (``judge.Remote``).
-
-Requests are pickles (the judge is trusted). Replies are plain data only: nested tagged
-tuples of numbers, strings and tensors, written with ``torch.save`` and read by the judge
-with ``torch.load(weights_only=True)``, so nothing the learner's code builds can execute in
-the judge. The reply tags:
-
-    ("L", items) list   ("T", items) tuple   ("M", [[key, value], ...]) dict
-    ("S", dims) torch.Size   ("D", "float64") dtype   ("V", "cpu") device
-    ("X", tensor, link) tensor: a copy; ``link`` >= 0 when it requires grad, so that the
-        judge can send the gradient of its copy back ("backward")
-    ("H", handle, type info) any other object, kept here
-    ("O", kind, ("H", ...), items) a container of the learner's own type (a NamedTuple, a
-        dataclass, a dict or list subclass): its items (kind "tuple", "list", "dict" or
-        "fields"), and a handle on it. When the judge sends it back ("own"), it is rebuilt here
-        as the same type around the items the judge sent, so that those keep their identity
-    ("A", arg) an object the judge sent: the judge uses its own, after the reply's updates
+Requests and replies are in the wire encoding (``wire``).
 
 Each request carries the judge's grad mode and global RNG state and each reply the RNG
 state after it, so ``torch.manual_seed`` in a grader seeds the learner's dropout as it
 would in one process. Lists, dicts, tensors and generators the judge sends keep their
 identity for the rest of the test, and whatever the learner's code does to them in place
-comes back as an update the judge applies to its own object.
+comes back as an update the judge applies to its own object. A container of the learner's own
+type that the judge sends back is rebuilt here as that type around the items the judge sent.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
-import dataclasses
 import io
 import pickle
-import builtins
 import signal
 import sys
 from multiprocessing.connection import Connection
 
 import torch
 
-MAX_REQUEST = 256 << 20  # bytes
-PRIMITIVES = (type(None), bool, int, float, str, bytes)
+from autograder.sandbox import wire
+from autograder.sandbox.protocol import ContestantTask
+from autograder.sandbox.wire import HANDLE, OWN, REFERENCE, SENT, TENSOR, Codec
+
 # Base classes the judge may build a stand-in from, so that isinstance(handle, nn.Linear) works
 # (and the reference's classes, named "reference:chapter:name").
 TRUSTED_MODULES = ("builtins", "collections", "torch", "autograder")
-MAX_DEPTH = 64
 
 
 class Interrupted(BaseException):
@@ -67,7 +53,9 @@ class Sent:
         self.value, self.version = value, version
 
 
-class Server:
+class Server(Codec):
+    """Answers the judge's requests; its end of the wire encoding."""
+
     def __init__(self, connection: Connection, loaded, load_reference, snapshot: BuiltinsSnapshot):
         self.connection = connection
         self.builtins = snapshot
@@ -90,7 +78,7 @@ class Server:
     def serve(self):
         while True:
             try:
-                request = self.connection.recv_bytes(MAX_REQUEST)
+                request = self.connection.recv_bytes(wire.MAX_MESSAGE)
             except EOFError:
                 return
             reply = self.answer(request)
@@ -111,9 +99,9 @@ class Server:
         try:
             reply["updates"] = self.updates()
             reply["rng"] = torch.get_rng_state()
-            return _save(reply)
+            return wire.save(reply)
         except BaseException as error:
-            return _save({"error": _describe(error), "rng": torch.get_rng_state()})
+            return wire.save({"error": _describe(error), "rng": torch.get_rng_state()})
 
     def do_reset(self):
         self.reset()
@@ -124,8 +112,8 @@ class Server:
     def do_get(self, name):
         return self.names[name]
 
-    def do_set(self, name, wire):
-        self.names[name] = self.decode(wire)
+    def do_set(self, name, value):
+        self.names[name] = self.decode(value)
 
     def do_delete(self, name):
         self.names.pop(name, None)
@@ -133,8 +121,8 @@ class Server:
     def do_getattr(self, target, name):
         return getattr(target, name)
 
-    def do_setattr(self, target, name, wire):
-        setattr(target, name, self.decode(wire))
+    def do_setattr(self, target, name, value):
+        setattr(target, name, self.decode(value))
 
     def do_delattr(self, target, name):
         delattr(target, name)
@@ -149,11 +137,11 @@ class Server:
     def do_getitem(self, target, key):
         return target[self.decode(key)]
 
-    def do_setitem(self, target, key, wire):
-        target[self.decode(key)] = self.decode(wire)
+    def do_setitem(self, target, key, value):
+        target[self.decode(key)] = self.decode(value)
 
-    def do_contains(self, target, wire):
-        return self.decode(wire) in target
+    def do_contains(self, target, value):
+        return self.decode(value) in target
 
     def do_iter(self, target):
         return list(target)
@@ -178,58 +166,47 @@ class Server:
                 if isinstance(s.value, torch.Tensor) and s.value.is_leaf and s.value.grad is not None]
 
     # ---- what the judge sends ---------------------------------------------------------
-    def decode(self, wire, depth=0):
-        if depth > MAX_DEPTH:
-            raise ValueError("the judge sent something nested too deeply")
-        if type(wire) is not tuple:
-            return wire
-        tag = wire[0]
-        if tag == "T":
-            return tuple(self.decode(item, depth + 1) for item in wire[1])
-        if tag == "A":
-            return self._decode_sent(wire, depth)
-        raise ValueError(f"unknown tag {tag!r} from the judge")
+    def decode_object(self, node):
+        return node  # requests are pickles from the judge: its own objects, ours by persistent id
 
-    def _decode_sent(self, wire, depth):
-        _, judge_id, kind, payload = wire
+    def decode_sent(self, judge_id, kind, payload, depth):
         self.touched.add(judge_id)
         known = self.sent.get(judge_id)
+        known = None if known is None else known.value
         if kind == "tensor":
-            if payload is None:  # unchanged since we last saw it
-                return known.value
-            if isinstance(payload, int):  # a copy of one of our tensors: use ours, its graph intact
-                value = self.links[payload]
-            elif known is not None:
-                with torch.no_grad():
-                    known.value.copy_(payload["data"])
-                value = known.value
-            else:
-                value = payload["data"].clone().requires_grad_(payload["requires_grad"])
-                if payload["parameter"]:
-                    value = torch.nn.Parameter(value, requires_grad=payload["requires_grad"])
+            value = self._sent_tensor(payload, known)
         elif kind == "list":
-            items = [self.decode(item, depth + 1) for item in payload]
-            value = known.value if known is not None else []
-            value[:] = items
+            value = known if known is not None else []
+            value[:] = self.decode_items(payload, depth)
         elif kind == "dict":
-            items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in payload]
-            value = known.value if known is not None else {}
+            items = self.decode_pairs(payload, depth)
+            value = known if known is not None else {}
             value.clear()
             value.update(items)
         elif kind == "generator":
-            value = known.value if known is not None else torch.Generator()
+            value = known if known is not None else torch.Generator()
             value.set_state(payload)
         elif kind == "own":
             template, own_kind, items = payload
-            if own_kind in ("dict", "fields"):
-                items = [(self.decode(k, depth + 1), self.decode(v, depth + 1)) for k, v in items]
-            else:
-                items = [self.decode(item, depth + 1) for item in items]
-            value = _rebuild(template, own_kind, items, None if known is None else known.value)
+            value = _rebuild(template, own_kind, self.decode_own_items(own_kind, items, depth), known)
         else:
             raise ValueError(f"unknown kind {kind!r} from the judge")
         self.sent[judge_id] = Sent(value, _version(value))
         self.sent_id[id(value)] = judge_id
+        return value
+
+    def _sent_tensor(self, payload, known):
+        if payload is None:  # unchanged since we last saw it
+            return known
+        if isinstance(payload, int):  # a copy of one of our tensors: use ours, its graph intact
+            return self.links[payload]
+        if known is not None:
+            with torch.no_grad():
+                known.copy_(payload["data"])
+            return known
+        value = payload["data"].clone().requires_grad_(payload["requires_grad"])
+        if payload["parameter"]:
+            value = torch.nn.Parameter(value, requires_grad=payload["requires_grad"])
         return value
 
     def updates(self):
@@ -242,66 +219,42 @@ class Server:
                 if _version(value) != sent.version:
                     changes.append((judge_id, "tensor", value.detach().clone()))
             elif isinstance(value, list):
-                changes.append((judge_id, "list", [self.encode(item) for item in value]))
+                changes.append((judge_id, "list", self.encode_items(value, 0)))
             elif isinstance(value, dict):
-                changes.append((judge_id, "dict", [[self.encode(k), self.encode(v)] for k, v in value.items()]))
+                changes.append((judge_id, "dict", self.encode_pairs(value.items(), 0)))
             elif isinstance(value, torch.Generator):
                 changes.append((judge_id, "generator", value.get_state()))
-            elif _is_dataclass_instance(value):
-                fields = [[f.name, self.encode(getattr(value, f.name))] for f in dataclasses.fields(value)]
-                changes.append((judge_id, "dict", fields))
+            elif wire.is_dataclass_instance(value):
+                changes.append((judge_id, "dict", self.encode_pairs(wire.own_items(value, "fields"), 0)))
             sent.version = _version(value)
         return changes
 
     # ---- what we send -------------------------------------------------------------------
-    def encode(self, value, depth=0):
-        if depth > MAX_DEPTH:
-            raise ValueError("a value nested more than 64 deep")
+    def encode_known(self, value):
         judge_id = self.sent_id.get(id(value))
         if judge_id is not None and self.sent[judge_id].value is value:
-            return ("A", judge_id)
-        kind = type(value)
-        if kind in PRIMITIVES:
-            return value
-        for plain in (bool, int, float, str):  # a subclass (IntEnum, numpy.float64) as its plain value
-            if isinstance(value, plain):
-                return plain(value)
-        if kind is torch.Size:
-            return ("S", [int(d) for d in value])
-        if kind is torch.dtype:
-            return ("D", str(value).removeprefix("torch."))
-        if kind is torch.device:
-            return ("V", str(value))
-        if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
-            return self._encode_tensor(value)
-        if kind is list:
-            return ("L", [self.encode(item, depth + 1) for item in value])
-        if kind is tuple:
-            return ("T", [self.encode(item, depth + 1) for item in value])
-        if kind is dict:
-            return ("M", [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()])
-        if isinstance(value, (tuple, list, dict)) or _is_dataclass_instance(value):
-            return self._encode_own_container(value, depth)
-        return self.handle_for(value)
+            return (SENT, judge_id)
+        return None
 
-    def _encode_own_container(self, value, depth):
-        handle = self.handle_for(value)
-        if isinstance(value, dict):
-            pairs = [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()]
-            return ("O", "dict", handle, pairs)
-        if isinstance(value, (tuple, list)):
-            kind = "tuple" if isinstance(value, tuple) else "list"
-            return ("O", kind, handle, [self.encode(item, depth + 1) for item in value])
-        fields = [[f.name, self.encode(getattr(value, f.name), depth + 1)] for f in dataclasses.fields(value)]
-        return ("O", "fields", handle, fields)
-
-    def _encode_tensor(self, value):
+    def encode_tensor(self, value):
+        if isinstance(value, torch.nn.Parameter):
+            return self.handle_for(value)  # modules and parameters stay here
         data = value.detach().as_subclass(torch.Tensor).clone()
         link = -1
         if value.requires_grad:
             link = len(self.links)
             self.links[link] = value
-        return ("X", data, link)
+        return (TENSOR, data, link)
+
+    def encode_other(self, value, depth):
+        for plain in (bool, int, float, str):  # a subclass (IntEnum, numpy.float64) as its plain value
+            if isinstance(value, plain):
+                return plain(value)
+        kind = wire.own_kind(value)
+        if kind is None:
+            return self.handle_for(value)
+        handle = self.handle_for(value)
+        return (OWN, kind, handle, self.encode_own_items(kind, wire.own_items(value, kind), depth))
 
     def handle_for(self, value):
         handle = self.handle_of.get(id(value))
@@ -316,7 +269,7 @@ class Server:
                 bases.append("reference:" + ":".join(self.reference_of[id(base)]))
             elif base.__module__.split(".")[0] in TRUSTED_MODULES:
                 bases.append(f"{base.__module__}:{base.__qualname__}")
-        return ("H", handle, [kind.__name__, bases])
+        return (HANDLE, handle, [kind.__name__, bases])
 
 
 def _rebuild(template, kind, items, known):
@@ -346,10 +299,6 @@ def _rebuild(template, kind, items, known):
         return template
 
 
-def _is_dataclass_instance(value) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)
-
-
 def _version(value):
     if isinstance(value, torch.Tensor):
         return value._version
@@ -365,9 +314,9 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         tag, *rest = pid
-        if tag == "H":
+        if tag == HANDLE:
             return self.server.objects[rest[0]]
-        if tag == "R":  # a reference definition: the learner's code may use it (Exercise.uses)
+        if tag == REFERENCE:  # a reference definition: the learner's code may use it (Exercise.uses)
             chapter, name = rest
             definition = self.server.load_reference(chapter).names[name]
             self.server.reference_of[id(definition)] = (chapter, name)
@@ -409,38 +358,32 @@ def _safe_str(error) -> str:
         return f"<{type(error).__name__} whose message cannot be shown>"
 
 
-def _save(reply) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(reply, buffer)
-    return buffer.getvalue()
-
-
-def main(fd: int, notebook: str, load_timeout: float, keep=()) -> None:
+def main(task: ContestantTask) -> None:
     from autograder import loader
     from autograder.references import load_reference
     from autograder.probes import GraderTimeout, time_limit
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _interrupt)
-    sys.argv = ["autograder.contestant", notebook]
-    connection = Connection(fd)
+    sys.argv = ["autograder.sandbox.contestant", task.notebook]
+    connection = Connection(task.fd)
     sys.modules["notebook_loader"] = loader  # what course/ notebooks import
     snapshot = BuiltinsSnapshot()
     try:
-        with time_limit(load_timeout):
-            loaded = loader.load_notebook(notebook, catch_interrupts=True, after_statement=snapshot.restore,
-                                          keep=keep)
+        with time_limit(task.load_timeout):
+            loaded = loader.load_notebook(task.notebook, catch_interrupts=True, after_statement=snapshot.restore,
+                                          keep=task.keep)
     except GraderTimeout:
         snapshot.restore()
-        connection.send_bytes(_save({"load_timeout": True}))
+        connection.send_bytes(wire.save({"load_timeout": True}))
         return
     names = {"problems": [str(p) for p in loaded.problems], "names": sorted(loaded.defined_in)}
-    connection.send_bytes(_save(names))
+    connection.send_bytes(wire.save(names))
     Server(connection, loaded, load_reference, snapshot).serve()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), tuple(filter(None, sys.argv[4].split(","))))
+    main(ContestantTask.from_argv(sys.argv[1:]))
     sys.stdout.flush()
     import os
     os._exit(0)  # skip interpreter teardown: learner objects may misbehave in finalizers

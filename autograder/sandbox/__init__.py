@@ -1,0 +1,18 @@
+"""Grading in three processes: the parent, the judge and the contestant.
+
+    parent.py      in the instructor's process: starts the judge under limits, reads its
+                   signed records, scores (``grade_submission``)
+    judge.py       runs the graders against handles on the learner's objects; starts the contestant
+    contestant.py  the only process that runs the submission's code
+    protocol.py    what crosses between them: the tasks, the key, the signed records
+    wire.py        how values cross between the judge and the contestant (imports torch)
+    limits.py      what confines them: resource limits, privileges dropped
+
+Imports go one way: parent -> protocol, limits <- judge, contestant (-> wire).
+"""
+
+from autograder.sandbox.parent import (DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TEST_TIMEOUT, DEFAULT_TIMEOUT,
+                                       GRADERS_CHANGED, earlier_chapters, grade_submission)
+
+__all__ = ["DEFAULT_LOAD_TIMEOUT", "DEFAULT_MEMORY", "DEFAULT_TEST_TIMEOUT", "DEFAULT_TIMEOUT", "GRADERS_CHANGED",
+           "earlier_chapters", "grade_submission"]
