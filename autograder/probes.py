@@ -1,4 +1,5 @@
-"""What graders probe with: random inputs, weight copying, comparisons that name misconceptions.
+"""What graders probe with: random inputs, a reference/learner pair holding the same random
+weights, and comparisons (torch.testing.assert_close) that name misconceptions.
 
 A check compares the learner's value with the reference's. When they differ, it tries the
 misconception variants it was given on the same inputs; a variant that reproduces the
@@ -16,13 +17,10 @@ import torch
 
 from autograder.misconceptions import MISCONCEPTIONS
 
-# Absolute and relative tolerances per dtype, as torch.testing uses them.
-TOLERANCES = {
-    torch.float64: (1e-7, 1e-7),
-    torch.float32: (1e-5, 1.3e-6),
-    torch.bfloat16: (1e-2, 1.6e-2),
-    torch.float16: (1e-3, 1e-3),
-}
+# Comparisons use torch.testing.assert_close's tolerances, except in half precision: its atol
+# of 1e-5 is far below the spacing of bfloat16 and float16 numbers, so a correct computation
+# in another order would fail.
+HALF_PRECISION = {torch.bfloat16: {"rtol": 1.6e-2, "atol": 1e-2}, torch.float16: {"rtol": 1e-3, "atol": 1e-3}}
 
 
 # The judge's sandbox.judge.Contestant while graders run against learner code in another
@@ -75,13 +73,42 @@ def random_mask(*shape, seed: int, p_keep: float = 0.6) -> torch.Tensor:
     return torch.rand(*shape, generator=generator(seed)) < p_keep
 
 
-def is_close(actual, expected) -> bool:
-    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+# Random weights. A draw maps (parameter name, shape, generator) to float64 values; torch's own
+# initialisation is no good here, since its zero biases and unit gains hide bugs.
+
+def normal(std: float = 0.5):
+    """A draw of mean 0 and standard deviation ``std``."""
+    def draw(name, shape, generator):
+        return std * torch.randn(shape, generator=generator, dtype=torch.float64)
+    return draw
+
+
+def scaled_by_fan_in(name, shape, generator):
+    """A draw for deep blocks, whose activations it keeps near unit size: matrices of standard
+    deviation 1.5 / sqrt(fan_in), vectors of 0.5, around 1 for gains (1-D weights)."""
+    noise = torch.randn(shape, generator=generator, dtype=torch.float64)
+    if len(shape) > 1:
+        return noise / shape[-1] ** 0.5 * 1.5
+    return noise * 0.5 + (1.0 if name.endswith("weight") else 0.0)
+
+
+def randomise(module, seed: int, draw=normal()):
+    """``module`` with random values in every parameter: the i-th, in the module's order, drawn
+    from generator(seed + i) and cast to its dtype."""
+    with torch.no_grad():
+        for i, (name, parameter) in enumerate(module.named_parameters()):
+            parameter.copy_(draw(name, parameter.shape, generator(seed + i)).to(parameter.dtype))
+    return module
+
+
+def matches(actual, expected, **tolerance) -> bool:
+    """Whether torch.testing.assert_close(actual, expected) passes: the same shape, dtype and device,
+    and values within ``tolerance`` (rtol and atol, both or neither; else the dtype's)."""
+    try:
+        torch.testing.assert_close(actual, expected, **(tolerance or HALF_PRECISION.get(expected.dtype, {})))
+    except AssertionError:
         return False
-    if actual.dtype != expected.dtype:
-        return False
-    atol, rtol = TOLERANCES.get(expected.dtype, (1e-5, 1e-5))
-    return torch.allclose(actual, expected, atol=atol, rtol=rtol, equal_nan=False)
+    return True
 
 
 def describe(value) -> str:
@@ -90,40 +117,45 @@ def describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
-def check_close(actual, expected, what: str, variants: dict | None = None) -> None:
-    """Fail unless ``actual`` equals ``expected`` within the dtype's tolerance.
+def check_close(actual, expected, what: str, variants: dict | None = None, **tolerance) -> None:
+    """Fail unless ``actual`` matches ``expected`` (see ``matches``), saying how it does not.
 
     ``variants`` maps a misconception id to the value that misconception would produce on
-    the same inputs (or to a function computing it lazily).
+    the same inputs (see ``diagnose``).
     """
-    if is_close(actual, expected):
-        return
     if not isinstance(actual, torch.Tensor):
         raise CheckFailed(f"{what}: expected {describe(expected)}, got {describe(actual)}")
     if actual.shape != expected.shape:
         raise CheckFailed(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
-                          diagnose(actual, variants))
+                          diagnose(actual, variants, **tolerance))
     if actual.dtype != expected.dtype:
         raise CheckFailed(f"{what}: expected dtype {expected.dtype}, got {actual.dtype}")
+    if matches(actual, expected, **tolerance):
+        return
     if torch.isnan(actual).any() and not torch.isnan(expected).any():
-        raise CheckFailed(f"{what}: contains NaN where the reference has none", diagnose(actual, variants))
+        raise CheckFailed(f"{what}: contains NaN where the reference has none", diagnose(actual, variants, **tolerance))
     error = (actual.double() - expected.double()).abs().max().item()
     raise CheckFailed(f"{what}: differs from the reference (largest difference {error:.3g})",
-                      diagnose(actual, variants))
+                      diagnose(actual, variants, **tolerance))
 
 
-def diagnose(actual, variants: dict | None) -> str | None:
-    """The id of the first misconception whose variant reproduces ``actual``, else None."""
-    for misconception, value in (variants or {}).items():
-        if callable(value):
-            try:
-                value = value()
-            except Exception:
-                continue
-        if isinstance(value, tuple):
-            value = value[0]
-        if isinstance(value, torch.Tensor) and is_close(actual, value.to(actual.dtype)):
-            return misconception
+def diagnose(actual, variants: dict | None, **tolerance) -> str | None:
+    """The id of the first misconception whose variant reproduces ``actual``, else None.
+
+    A variant is a tensor, an (output, weights) pair, a function computing either lazily, or a
+    list of those when a misconception takes several forms.
+    """
+    for misconception, forms in (variants or {}).items():
+        for value in forms if isinstance(forms, list) else [forms]:
+            if callable(value):
+                try:
+                    value = value()
+                except Exception:
+                    continue
+            if isinstance(value, tuple):
+                value = value[0]
+            if isinstance(value, torch.Tensor) and matches(actual, value.to(actual.dtype), **tolerance):
+                return misconception
     return None
 
 
@@ -171,12 +203,29 @@ def check_gradients(what: str, inputs, module=None, reference=None) -> None:
         check_close(parameter.grad, expected[name].grad, f"gradient of {what} with respect to its parameter {name}")
 
 
-def load_state(module, state_dict, what: str) -> None:
-    """Copy weights into the learner's module strictly: a renamed parameter fails and names its key."""
+def load_state(module, state_dict, what: str, hint=None) -> None:
+    """Copy weights into the learner's module strictly: a renamed parameter fails and names its key.
+    ``hint(module)`` may name the misconception behind a failure."""
     try:
         module.load_state_dict(state_dict, strict=True)
     except Exception as error:
-        raise CheckFailed(f"{what}: cannot load the reference's parameters ({error})".replace("\n", " "))
+        raise CheckFailed(f"{what}: cannot load the reference's parameters ({error})".replace("\n", " "),
+                          hint(module) if hint else None)
+
+
+def build_pair(learner_class, reference_class, *args, what: str, seed: int, dtype=torch.float64,
+               draw=normal(), hint=None, **kwargs):
+    """The reference's module with random weights (see ``randomise``) and the learner's module
+    holding the same weights, both built with ``(*args, **kwargs)`` and moved to ``dtype``.
+
+    ``what`` is the constructor call as messages name it ("SelfAttention(6, 10)"); ``hint`` is
+    passed to ``load_state``.
+    """
+    reference = randomise(reference_class(*args, **kwargs).to(dtype), seed, draw)
+    module = call_learner(learner_class, *args, what=what, **kwargs)
+    call_learner(module.to, dtype, what=f"{what}.to({dtype})")
+    load_state(module, reference.state_dict(), what, hint)
+    return module, reference
 
 
 def in_learner_process(factory, *args, **kwargs):

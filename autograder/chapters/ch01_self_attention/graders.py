@@ -7,10 +7,9 @@ are computed on clones before the learner's code sees any input.
 import pytest
 import torch
 
-from .variants import (causal_mask_variants, masked_softmax_variants,
-                                 sdpa_variants, self_attention_variants)
-from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
-                               load_state, randn, random_mask)
+from autograder.probes import (CheckFailed, build_pair, call_learner, check_close, check_gradients, clones, diagnose,
+                               normal, randn, random_mask)
+from .variants import causal_mask_variants, masked_softmax_variants, sdpa_variants, self_attention_variants
 
 SDPA = "ex01_scaled_dot_product_attention"
 CAUSAL = "ex01_causal_mask"
@@ -63,7 +62,7 @@ def test_gradients_match_reference(scaled_dot_product_attention, reference):
     (reference.scaled_dot_product_attention(*expected, mask)[0] * upstream).sum().backward()
     actual = clones(q, k, v, requires_grad=True)
     out, _ = call_sdpa(scaled_dot_product_attention, *actual, mask)
-    check_close(out.detach(), reference.scaled_dot_product_attention(q, k, v, mask)[0], "output",
+    check_close(out, reference.scaled_dot_product_attention(q, k, v, mask)[0], "output",
                 sdpa_variants(q, k, v, mask))
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through your output")
     check_gradients("scaled_dot_product_attention", zip("qkv", actual, expected))
@@ -175,17 +174,6 @@ def attention_module_inputs(seed, dtype=torch.float64, input_n=6, n_q=4, n_k=5):
     return Q, K, V
 
 
-def build(SelfAttention, input_n, hidden_n, reference):
-    ref = reference.SelfAttention(input_n, hidden_n).double()
-    with torch.no_grad():
-        for p in ref.parameters():  # random biases too: torch's defaults hide bias bugs
-            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel()), dtype=p.dtype))
-    module = call_learner(SelfAttention, input_n, hidden_n, what=f"SelfAttention({input_n}, {hidden_n})")
-    call_learner(module.double, what="SelfAttention.double()")
-    load_state(module, ref.state_dict(), "SelfAttention")
-    return module, ref
-
-
 @pytest.mark.exercise(SELF_ATTENTION, points=0.5)
 def test_parameters_are_three_linear_projections(SelfAttention):
     module = call_learner(SelfAttention, 6, 10, what="SelfAttention(6, 10)")
@@ -204,8 +192,8 @@ def test_parameters_are_three_linear_projections(SelfAttention):
 @pytest.mark.exercise(SELF_ATTENTION, points=1.5)
 @pytest.mark.parametrize("masked", [False, True], ids=["no mask", "random mask"])
 def test_cross_attention_matches_reference(SelfAttention, reference, masked):
-    input_n, hidden_n = 6, 10
-    module, ref = build(SelfAttention, input_n, hidden_n, reference)
+    module, ref = build_pair(SelfAttention, reference.SelfAttention, 6, 10, what="SelfAttention(6, 10)", seed=100,
+                             draw=normal(1.0))
     Q, K, V = attention_module_inputs(31)
     mask = random_mask(2, 4, 5, seed=4) if masked else None
     expected_in = clones(Q, K, V, requires_grad=True)
@@ -213,11 +201,10 @@ def test_cross_attention_matches_reference(SelfAttention, reference, masked):
     expected.sum().backward()
     actual_in = clones(Q, K, V, requires_grad=True)
     out = call_learner(module, *actual_in, mask, what="SelfAttention.forward(Q, K, V, mask)")
-    check_close(out, expected.detach(), "SelfAttention output (queries, keys and values all different)",
+    check_close(out, expected, "SelfAttention output (queries, keys and values all different)",
                 self_attention_variants(ref, Q, K, V, mask))
-    weights = getattr(module, "attention_weights", None)
-    check_close(weights.detach() if isinstance(weights, torch.Tensor) else weights,
-                ref.attention_weights.detach(), "SelfAttention.attention_weights after forward")
+    check_close(getattr(module, "attention_weights", None), ref.attention_weights,
+                "SelfAttention.attention_weights after forward")
     call_learner(lambda: out.sum().backward(), what="backward through SelfAttention")
     check_gradients("SelfAttention", zip("QKV", actual_in, expected_in), module, ref)
 

@@ -8,10 +8,10 @@ d2l 0.17's MultiHeadAttention; load_from_torch is checked against torch.nn.Multi
 import pytest
 import torch
 
-from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
-                              in_learner_process, load_state, randn)
+from autograder.probes import (CheckFailed, build_pair, call_learner, check_close, check_gradients, clones, diagnose,
+                               in_learner_process, load_state, randn, randomise, scaled_by_fan_in)
 from .variants import (load_from_torch_variants, mha_variants, transpose_output_variants,
-                                 transpose_qkv_variants)
+                       transpose_qkv_variants)
 
 TRANSPOSE_QKV = "ex02_transpose_qkv"
 TRANSPOSE_OUTPUT = "ex02_transpose_output"
@@ -98,29 +98,16 @@ VALID_LENS = {
 }
 
 
-def randomise(module, seed):
-    """Random weights and biases (torch's zero biases and small weights hide bugs)."""
-    with torch.no_grad():
-        for i, (name, p) in enumerate(sorted(module.named_parameters())):
-            fan_in = p.shape[-1] if p.dim() > 1 else 4
-            p.copy_(randn(*p.shape, seed=1000 * seed + i, dtype=p.dtype) / fan_in ** 0.5 * 1.5)
-
-
 def build(MultiHeadAttention, reference, key_size=KEY_SIZE, query_size=QUERY_SIZE, value_size=VALUE_SIZE,
           num_hiddens=NUM_HIDDENS, num_heads=NUM_HEADS, dropout=0.0, bias=True, seed=0, dtype=torch.float64):
     """The learner's layer holding the reference layer's (random) weights, both in eval mode."""
     args = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
-    ref = reference.MultiHeadAttention(*args, bias=bias).to(dtype)
-    randomise(ref, seed)
-    ref.eval()
-    what = f"MultiHeadAttention{args + (bias,)}"
-    module = call_learner(MultiHeadAttention, *args, bias=bias, what=what)
-    call_learner(module.to, dtype, what=f"{what}.to({dtype})")
-    try:
-        load_state(module, ref.state_dict(), "MultiHeadAttention")
-    except CheckFailed as failure:
-        raise CheckFailed(str(failure), split_before_projection(module, num_hiddens, num_heads)) from None
+    module, ref = build_pair(MultiHeadAttention, reference.MultiHeadAttention, *args, bias=bias,
+                             what=f"MultiHeadAttention{args + (bias,)}", seed=1000 * seed, dtype=dtype,
+                             draw=scaled_by_fan_in,
+                             hint=lambda module: split_before_projection(module, num_hiddens, num_heads))
     module.eval()
+    ref.eval()
     return module, ref
 
 
@@ -219,7 +206,7 @@ def test_gradients_match_reference(MultiHeadAttention, reference):
     out = call_mha(module, *actual_in, valid_lens, num_heads=num_heads)
     with torch.no_grad():
         expected = ref(queries, keys, values, valid_lens.clone())
-    check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected, "output with 2-D valid_lens",
+    check_close(out, expected, "output with 2-D valid_lens",
                 mha_variants(ref, num_heads, queries, keys, values, valid_lens))
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through MultiHeadAttention")
     check_gradients("MultiHeadAttention", zip(["queries", "keys", "values"], actual_in, expected_in), module, ref)
@@ -350,8 +337,7 @@ EMBED_DIM, TORCH_HEADS = 12, 3
 def torch_module(seed, dtype=torch.float64):
     """An nn.MultiheadAttention with random weights and biases (PyTorch starts its biases at zero)."""
     module = torch.nn.MultiheadAttention(EMBED_DIM, TORCH_HEADS, bias=True, batch_first=True).to(dtype)
-    randomise(module, seed)
-    return module.eval()
+    return randomise(module, 1000 * seed, scaled_by_fan_in).eval()
 
 
 def loaded_layer(load_from_torch, reference, torch_mha, dtype):

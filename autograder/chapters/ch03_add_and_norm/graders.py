@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from autograder.references import load_reference
-from autograder.probes import (CheckFailed, call_learner, check_close, check_gradients, clones, diagnose,
-                               in_learner_process, load_state, randn)
+from autograder.probes import (CheckFailed, build_pair, call_learner, check_close, check_gradients, clones, diagnose,
+                               in_learner_process, load_state, normal, randn, randomise, scaled_by_fan_in)
 from .variants import (add_norm_variants, encoder_block_variants, layer_norm_variants,
-                                 position_wise_ffn_variants, seed_add_norm_variants)
+                       position_wise_ffn_variants, seed_add_norm_variants)
 
 LAYER_NORM = "ex03_layer_norm"
 DROPOUT = "ex03_dropout"
@@ -95,7 +95,7 @@ def test_gradients_match_torch(layer_norm):
     (F.layer_norm(expected[0], (4, 5), expected[1], expected[2], 1e-5) * upstream).sum().backward()
     actual = clones(x, gamma, beta, requires_grad=True)
     y = call_layer_norm(layer_norm, *actual, 1e-5)
-    check_close(y.detach() if isinstance(y, torch.Tensor) else y, F.layer_norm(x, (4, 5), gamma, beta, 1e-5),
+    check_close(y, F.layer_norm(x, (4, 5), gamma, beta, 1e-5),
                 "layer_norm output", layer_norm_variants(x, gamma, beta))
     call_learner(lambda: (y * upstream).sum().backward(), what="backward through layer_norm")
     check_gradients("layer_norm", zip(["x", "gamma", "beta"], actual, expected))
@@ -298,15 +298,8 @@ class KnownDropout(torch.nn.Dropout):
 
 
 def build_add_norm(AddNorm, reference, normalized_shape, dropout, seed):
-    ref = reference.AddNorm(normalized_shape, dropout).double()
-    with torch.no_grad():
-        ref.ln.weight.copy_(randn(*ref.ln.weight.shape, seed=seed))
-        ref.ln.bias.copy_(randn(*ref.ln.bias.shape, seed=seed + 1))
-    what = f"AddNorm({normalized_shape!r}, {dropout})"
-    module = call_learner(AddNorm, normalized_shape, dropout, what=what)
-    call_learner(module.double, what=f"{what}.double()")
-    load_state(module, ref.state_dict(), "AddNorm")
-    return module, ref
+    return build_pair(AddNorm, reference.AddNorm, normalized_shape, dropout,
+                      what=f"AddNorm({normalized_shape!r}, {dropout})", seed=seed, draw=normal(1.0))
 
 
 @pytest.mark.exercise(ADD_NORM, points=1)
@@ -340,8 +333,8 @@ def test_eval_is_layer_norm_of_the_sum(AddNorm, reference, normalized_shape):
     out = call_learner(module, *actual_in, what="AddNorm.forward(X, Y) in eval mode")
     with torch.no_grad():
         variants = add_norm_variants(ref.ln, X, Y)
-    check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected.detach(),
-                f"AddNorm(X, Y) in eval mode with dropout 0.5, {normalized_shape}: LayerNorm(X + Y)", variants)
+    check_close(out, expected, f"AddNorm(X, Y) in eval mode with dropout 0.5, {normalized_shape}: LayerNorm(X + Y)",
+                variants)
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through AddNorm")
     check_gradients("AddNorm", zip("XY", actual_in, expected_in), module, ref)
 
@@ -405,16 +398,9 @@ def test_layers_and_sizes(PositionWiseFFN):
 
 @pytest.mark.exercise(FFN, points=1)
 def test_matches_reference_position_by_position(PositionWiseFFN, reference):
-    ref = reference.PositionWiseFFN(FFN_IN, FFN_HIDDEN, FFN_OUT).double()
-    with torch.no_grad():
-        for i, (name, p) in enumerate(sorted(ref.named_parameters())):
-            p.copy_(randn(*p.shape, seed=80 + i))
-    module = call_learner(PositionWiseFFN, FFN_IN, FFN_HIDDEN, FFN_OUT, what="PositionWiseFFN(5, 9, 3)")
-    call_learner(module.double, what="PositionWiseFFN.double()")
-    try:
-        load_state(module, ref.state_dict(), "PositionWiseFFN")
-    except CheckFailed as failure:
-        raise CheckFailed(str(failure), ffn_shape_hint(module)) from None
+    module, ref = build_pair(PositionWiseFFN, reference.PositionWiseFFN, FFN_IN, FFN_HIDDEN, FFN_OUT,
+                             what=f"PositionWiseFFN({FFN_IN}, {FFN_HIDDEN}, {FFN_OUT})", seed=80, draw=normal(1.0),
+                             hint=ffn_shape_hint)
     for shape in [(2, 4, FFN_IN), (3, FFN_IN), (2, 2, 3, FFN_IN)]:
         X = randn(*shape, seed=90 + len(shape))
         expected_in = clones(X, requires_grad=True)[0]
@@ -424,10 +410,9 @@ def test_matches_reference_position_by_position(PositionWiseFFN, reference):
         out = call_learner(module, actual_in, what=f"PositionWiseFFN.forward(X of shape {shape})")
         with torch.no_grad():
             variants = position_wise_ffn_variants(ref, X)
-        check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected.detach(),
-                    f"PositionWiseFFN output for X of shape {shape}", variants)
+        check_close(out, expected, f"PositionWiseFFN output for X of shape {shape}", variants)
         call_learner(lambda: out.sum().backward(), what="backward through PositionWiseFFN")
-        check_close(actual_in.grad, expected_in.grad, f"gradient with respect to X of shape {shape}")
+        check_gradients("PositionWiseFFN", [(f"X of shape {shape}", actual_in, expected_in)])
     X = randn(2, 5, FFN_IN, seed=95)
     X2 = X.clone()
     X2[:, 1] += 1.0
@@ -454,17 +439,10 @@ def block_args(dropout, use_bias):
 def build_block(EncoderBlock, reference, dropout=0.2, use_bias=True, seed=0):
     """The learner's block holding the reference block's random weights (gains and biases too), in eval mode."""
     args = block_args(dropout, use_bias)
-    ref = reference.EncoderBlock(*args).double()
-    with torch.no_grad():
-        for i, (name, p) in enumerate(sorted(ref.named_parameters())):
-            value = randn(*p.shape, seed=1000 * seed + i)
-            p.copy_(value / math.sqrt(p.shape[-1]) * 1.5 if p.dim() > 1 else value * 0.5 + (1.0 if "ln.weight" in name else 0.0))
-    ref.eval()
-    what = f"EncoderBlock{args}"
-    module = call_learner(EncoderBlock, *args, what=what)
-    call_learner(module.double, what=f"{what}.double()")
-    load_state(module, ref.state_dict(), "EncoderBlock")
+    module, ref = build_pair(EncoderBlock, reference.EncoderBlock, *args, what=f"EncoderBlock{args}", seed=1000 * seed,
+                             draw=scaled_by_fan_in)
     module.eval()
+    ref.eval()
     return module, ref
 
 
@@ -519,7 +497,7 @@ def test_gradients_match_reference(EncoderBlock, reference):
     out = call_block(module, actual_in, valid_lens)
     with torch.no_grad():
         expected = ref(X, valid_lens.clone())
-    check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected, "EncoderBlock output",
+    check_close(out, expected, "EncoderBlock output",
                 encoder_block_variants(ref, X, valid_lens))
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through EncoderBlock")
     check_gradients("EncoderBlock", [("X", actual_in, expected_in)], module, ref)
@@ -547,10 +525,7 @@ def test_valid_positions_ignore_the_padding(EncoderBlock, reference):
 def test_matches_torch_transformer_encoder_layer(EncoderBlock, reference):
     torch_layer = torch.nn.TransformerEncoderLayer(D, HEADS, dim_feedforward=FFN_HIDDENS, dropout=0.2,
                                                    batch_first=True).double()
-    with torch.no_grad():
-        for i, (name, p) in enumerate(sorted(torch_layer.named_parameters())):
-            value = randn(*p.shape, seed=130 + i)
-            p.copy_(value / math.sqrt(p.shape[-1]) * 1.5 if p.dim() > 1 else value * 0.5 + (1.0 if "norm" in name and "weight" in name else 0.0))
+    randomise(torch_layer, 130, scaled_by_fan_in)
     torch_layer.eval()
     E = D
     sd = torch_layer.state_dict()

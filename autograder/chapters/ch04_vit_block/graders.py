@@ -18,9 +18,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, generator, load_state, randn
+from autograder.probes import (CheckFailed, build_pair, call_learner, check_close, check_gradients, clones, generator,
+                               load_state, randn, randomise)
 from .variants import (attention_variants, block_dropout_variants, block_variants,
-                                 drop_path_variants, mlp_variants)
+                       drop_path_variants, mlp_variants)
 
 DROP_PATH = "ex04_drop_path"
 DROP_PATH_MODULE = "ex04_drop_path_module"
@@ -57,14 +58,6 @@ def call_drop_path(drop_path, x, *args, **kwargs):
         raise CheckFailed(f"drop_path must return a tensor of x's shape {tuple(x.shape)}, got "
                           f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
     return out
-
-
-def randomise(module, seed):
-    """Random values in every parameter (LayerNorm gains and biases, Linear biases too)."""
-    with torch.no_grad():
-        for i, p in enumerate(module.parameters()):
-            p.copy_(torch.randn(p.shape, generator=generator(seed + i), dtype=torch.float64).to(p.dtype) * 0.5)
-    return module
 
 
 # ---- ex04_drop_path -------------------------------------------------------------------------
@@ -222,12 +215,9 @@ MLP_CASES = [  # in, hidden, out, act_layer, dtype
 
 
 def build_mlp(Mlp, reference, in_features, hidden, out, act_layer, dtype, drop=0.0, seed=0):
-    ref = randomise(reference.Mlp(in_features, hidden, out, act_layer=act_layer, drop=drop).to(dtype), seed)
-    module = call_learner(Mlp, in_features, hidden, out, act_layer=act_layer, drop=drop,
-                          what=f"Mlp({in_features}, {hidden}, {out}, act_layer={act_layer.__name__}, drop={drop})")
-    call_learner(module.to, dtype, what="Mlp.to(dtype)")
-    load_state(module, ref.state_dict(), "Mlp")
-    return module, ref
+    return build_pair(Mlp, reference.Mlp, in_features, hidden, out, act_layer=act_layer, drop=drop,
+                      what=f"Mlp({in_features}, {hidden}, {out}, act_layer={act_layer.__name__}, drop={drop})",
+                      seed=seed, dtype=dtype)
 
 
 @pytest.mark.exercise(MLP, points=1)
@@ -270,8 +260,7 @@ def test_mlp_matches_reference_with_copied_weights(Mlp, reference):
         actual_in = clones(x, requires_grad=True)[0]
         actual = call_learner(module, actual_in, what="Mlp.forward(x)")
         what = f"Mlp({in_features}, {hidden}, {out}, act_layer={act_layer.__name__}) in {dtype}"
-        check_close(actual.detach() if isinstance(actual, torch.Tensor) else actual, expected.detach(), what,
-                    mlp_variants(ref, x))
+        check_close(actual, expected, what, mlp_variants(ref, x))
         call_learner(lambda: actual.sum().backward(), what="backward through Mlp")
         check_gradients(what, [("its input", actual_in, expected_in)], module, ref)
 
@@ -302,11 +291,9 @@ ATTENTION_CASES = [  # dim, num_heads (None: the default 8), qkv_bias, dtype, ba
 
 def build_attention(Attention, reference, dim, num_heads, qkv_bias, dtype, seed, **drops):
     heads = {} if num_heads is None else {"num_heads": num_heads}
-    ref = randomise(reference.Attention(dim, qkv_bias=qkv_bias, **heads, **drops).to(dtype), seed)
     what = f"Attention({dim}, num_heads={num_heads or 8}, qkv_bias={qkv_bias})"
-    module = call_learner(Attention, dim, qkv_bias=qkv_bias, **heads, **drops, what=what)
-    call_learner(module.to, dtype, what="Attention.to(dtype)")
-    load_state(module, ref.state_dict(), "Attention")
+    module, ref = build_pair(Attention, reference.Attention, dim, qkv_bias=qkv_bias, **heads, **drops, what=what,
+                             seed=seed, dtype=dtype)
     return module, ref, what
 
 
@@ -343,8 +330,7 @@ def test_attention_matches_reference_with_copied_weights(Attention, reference):
         (expected * randn(*expected.shape, seed=99, dtype=dtype)).sum().backward()
         actual_in = clones(x, requires_grad=True)[0]
         actual = call_learner(module, actual_in, what=f"{what}.forward(x)")
-        check_close(actual.detach() if isinstance(actual, torch.Tensor) else actual, expected.detach(),
-                    f"{what} output in {dtype}, eval mode", attention_variants(ref, x))
+        check_close(actual, expected, f"{what} output in {dtype}, eval mode", attention_variants(ref, x))
         call_learner(lambda: (actual * randn(*expected.shape, seed=99, dtype=dtype)).sum().backward(),
                      what="backward through Attention")
         check_gradients(what, [("its input", actual_in, expected_in)], module, ref)
@@ -471,11 +457,8 @@ def timm_block_forward(state, x, num_heads, eps):
 
 
 def build_block(Block, reference, dtype, seed, dim, num_heads, **options):
-    ref = randomise(reference.Block(dim, num_heads, **options).to(dtype), seed)
     what = f"Block({dim}, {num_heads}{''.join(f', {k}={describe_option(v)}' for k, v in options.items())})"
-    module = call_learner(Block, dim, num_heads, **options, what=what)
-    call_learner(module.to, dtype, what="Block.to(dtype)")
-    load_state(module, ref.state_dict(), "Block")
+    module, ref = build_pair(Block, reference.Block, dim, num_heads, **options, what=what, seed=seed, dtype=dtype)
     return module, ref, what
 
 
@@ -541,8 +524,7 @@ def test_block_matches_reference_with_copied_weights(Block, reference, case):
     actual = call_learner(module, actual_in, what=f"{what}.forward(x)")
     with torch.no_grad():
         variants = {m: f() for m, f in block_variants(ref, x).items()}
-    check_close(actual.detach() if isinstance(actual, torch.Tensor) else actual, expected.detach(),
-                f"{what} output in {dtype}, eval mode", variants)
+    check_close(actual, expected, f"{what} output in {dtype}, eval mode", variants)
     call_learner(lambda: (actual * upstream).sum().backward(), what="backward through Block")
     check_gradients(what, [("its input", actual_in, expected_in)], module, ref)
 

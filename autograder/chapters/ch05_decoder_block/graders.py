@@ -13,9 +13,9 @@ import math
 import pytest
 import torch
 
-from autograder.probes import CheckFailed, call_learner, check_close, check_gradients, clones, generator, load_state, randn
+from autograder.probes import CheckFailed, build_pair, call_learner, check_close, check_gradients, clones, generator, randn
 from .variants import (cached_decoding_variants, decoder_block_dropout_variants, decoder_block_variants,
-                                 positional_encoding_variants, transformer_decoder_variants)
+                       positional_encoding_variants, table, transformer_decoder_variants)
 
 DECODER_BLOCK = "ex05_decoder_block"
 POSITIONAL_ENCODING = "ex05_positional_encoding"
@@ -25,33 +25,9 @@ SUBLAYERS = ["attention1", "addnorm1", "attention2", "addnorm2", "ffn", "addnorm
 PE_TOLERANCE = 1e-4  # the table may be computed in float32, as d2l does: up to 1e-4 off at position 999
 
 
-def randomise(module, seed):
-    """Random values in every parameter (LayerNorm gains and biases, FFN biases too)."""
-    with torch.no_grad():
-        for i, p in enumerate(module.parameters()):
-            p.copy_(torch.randn(p.shape, generator=generator(seed + i), dtype=torch.float64).to(p.dtype) * 0.5)
-    return module
-
-
-def table(max_len, num_hiddens):
-    positions = torch.arange(max_len, dtype=torch.float64)[:, None]
-    angles = positions / 10000 ** (torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
-    P = torch.zeros(max_len, num_hiddens, dtype=torch.float64)
-    P[:, 0::2], P[:, 1::2] = torch.sin(angles), torch.cos(angles)
-    return P
-
-
 def check_encodings(actual, expected, what, variants=None):
-    """Like check_close, at the tolerance of a float32 table."""
-    if isinstance(actual, torch.Tensor) and actual.shape == expected.shape and actual.dtype == expected.dtype \
-            and torch.allclose(actual, expected, atol=PE_TOLERANCE, rtol=0):
-        return
-    if isinstance(actual, torch.Tensor) and actual.shape == expected.shape:
-        for misconception, value in (variants or {}).items():
-            value = value() if callable(value) else value
-            if torch.allclose(actual.double(), value.double(), atol=PE_TOLERANCE, rtol=0):
-                raise CheckFailed(f"{what}: differs from the reference", misconception)
-    check_close(actual, expected, what)
+    """check_close at the tolerance of a float32 table."""
+    check_close(actual, expected, what, variants, atol=PE_TOLERANCE, rtol=0)
 
 
 def new_state(enc_outputs, enc_valid_lens, slots):
@@ -72,12 +48,8 @@ BLOCK_ARGS = dict(key_size=12, query_size=12, value_size=12, num_hiddens=12, nor
 
 
 def build_block(DecoderBlock, reference, dropout=0.0, i=1, seed=0):
-    args = (*BLOCK_ARGS.values(), dropout, i)
-    ref = randomise(reference.DecoderBlock(*args).double(), seed)
     what = f"DecoderBlock(12, 12, 12, 12, [12], 12, 20, 3, {dropout}, {i})"
-    block = call_learner(DecoderBlock, *args, what=what)
-    call_learner(block.double, what="DecoderBlock.double()")
-    load_state(block, ref.state_dict(), "DecoderBlock")
+    block, ref = build_pair(DecoderBlock, reference.DecoderBlock, *BLOCK_ARGS.values(), dropout, i, what=what, seed=seed)
     return block, ref, what
 
 
@@ -121,8 +93,7 @@ def test_block_training_pass_matches_reference(DecoderBlock, reference, case):
     out, returned = call_block(block, actual_in[0], state, f"{what}.forward(X, state) in training mode")
     if returned is not state:
         raise CheckFailed("DecoderBlock.forward must return the state it was given (updated in place)")
-    check_close(out.detach() if isinstance(out, torch.Tensor) else out, expected.detach(),
-                f"{what} training-mode output ({case})", variants)
+    check_close(out, expected, f"{what} training-mode output ({case})", variants)
     call_learner(lambda: (out * upstream).sum().backward(), what="backward through DecoderBlock")
     check_gradients("DecoderBlock", zip(["X", "enc_outputs"], actual_in, expected_in), block, ref)
 
@@ -324,11 +295,9 @@ DECODER_ARGS = (13, 12, 12, 12, 12, [12], 12, 20, 3, 2)  # vocab, sizes, norm_sh
 
 
 def build_decoder(TransformerDecoder, reference, dropout=0.0, seed=0):
-    ref = randomise(reference.TransformerDecoder(*DECODER_ARGS, dropout).double(), seed)
     what = f"TransformerDecoder(13, 12, 12, 12, 12, [12], 12, 20, 3, 2, {dropout})"
-    decoder = call_learner(TransformerDecoder, *DECODER_ARGS, dropout, what=what)
-    call_learner(decoder.double, what="TransformerDecoder.double()")
-    load_state(decoder, ref.state_dict(), "TransformerDecoder")
+    decoder, ref = build_pair(TransformerDecoder, reference.TransformerDecoder, *DECODER_ARGS, dropout, what=what,
+                              seed=seed)
     return decoder, ref, what
 
 
@@ -382,8 +351,7 @@ def test_decoder_training_pass_matches_reference(TransformerDecoder, reference):
     actual_enc = clones(enc_outputs, requires_grad=True)[0]
     state = [actual_enc, lens, [None, None]]
     logits, returned = call_decoder(decoder, tokens.clone(), state, f"{what}.forward(X, state) in training mode")
-    check_close(logits.detach() if isinstance(logits, torch.Tensor) else logits, expected.detach(),
-                f"{what} training-mode logits", variants)
+    check_close(logits, expected, f"{what} training-mode logits", variants)
     if not isinstance(returned, list) or len(returned) != 3 or not all(
             isinstance(c, torch.Tensor) and c.shape == (2, 6, 12) for c in returned[2]):
         raise CheckFailed("forward must return the state, with each block's cache holding that block's inputs")

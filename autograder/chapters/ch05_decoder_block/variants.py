@@ -11,7 +11,9 @@ import math
 import torch
 
 
-def _table(max_len, num_hiddens, interleaved=True):
+def table(max_len, num_hiddens, interleaved=True):
+    """The sine-cosine positional encodings of positions 0..max_len - 1, (max_len, num_hiddens), float64:
+    interleaved as d2l's (sin, cos, sin, ...), or all sines then all cosines."""
     positions = torch.arange(max_len, dtype=torch.float64)[:, None]
     angles = positions / 10000 ** (torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
     if interleaved:
@@ -25,8 +27,8 @@ def positional_encoding_variants(X, offset=0) -> dict:
     """What a wrong positional encoding adds to X (eval mode) at positions offset, offset + 1, ..."""
     n, d = X.shape[1], X.shape[2]
     return {
-        "pe_not_interleaved": lambda: X + _table(offset + n, d, interleaved=False)[offset:].to(X.dtype),
-        "pe_offset_ignored": lambda: X + _table(n, d).to(X.dtype),
+        "pe_not_interleaved": lambda: X + table(offset + n, d, interleaved=False)[offset:].to(X.dtype),
+        "pe_offset_ignored": lambda: X + table(n, d).to(X.dtype),
     }
 
 

@@ -33,16 +33,12 @@ def max_state_variants(module, x) -> dict:
     """What each misconception of MaxState returns on ``x`` (a call without a state)."""
     scale = module.head_size ** -0.5
     return {
-        "cummax_wrong_axis": lambda: _max_state(module, x, scale, axis=1),      # along the heads
+        "cummax_wrong_axis": [lambda: _max_state(module, x, scale, axis=1),      # along the heads
+                              lambda: _max_state(module, x, scale, axis=None)],  # along the channels, without heads
         "cummax_heads_mixed": lambda: _max_state(module, x, scale, permute=False),
         "max_state_unscaled": lambda: _max_state(module, x, 1.0),
         "max_state_scaled_by_hidden_dim": lambda: _max_state(module, x, x.shape[-1] ** -0.5),
     }
-
-
-def max_state_channel_variants(module, x) -> dict:
-    """The other form of a running maximum along the wrong axis: along the channels, without heads."""
-    return {"cummax_wrong_axis": lambda: _max_state(module, x, module.head_size ** -0.5, axis=None)}
 
 
 def feed_forward_variants(module, x) -> dict:
