@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-requirements
 
-.PHONY: setup browser lab test release instructor book benchmark clean
+.PHONY: setup browser lab test test-fast release instructor book benchmark clean
 
 # The virtual environment is rebuilt only when requirements.txt changes.
 $(STAMP): requirements.txt
@@ -33,11 +33,21 @@ browser:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
+# Test processes at once (pytest-xdist): one per core. Tests that share an expensive fixture carry
+# an xdist_group mark and run on one worker; nbval keeps each notebook's cells on one worker, in order.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 # Everyone: the whole test suite (project tests, the site's build and browser test among them,
-# then nbval over the reference notebooks).
+# then nbval over the reference notebooks, the one place where the chapters' demos run).
 test: setup browser
-	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider solutions
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup tests
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env solutions
+
+# Contributors' inner loop: the loader, the registries, the protocol and views, and the CLI grading
+# every reference notebook (full marks) and every untouched release (zero), without the slow tests.
+test-fast: setup
+	$(BIN)/python -m pytest -q -n $(JOBS) -m "not slow" tests/test_loader.py tests/test_exercises.py \
+	  tests/test_protocol.py tests/test_views.py tests/test_cli.py
 
 # Instructors: regenerate course/ from solutions/ (nbgrader's generate_assignment).
 release: setup

@@ -25,7 +25,8 @@ from autograder.exercises import CHAPTERS
 from autograder.misconceptions import MISCONCEPTIONS
 from conftest import COURSE, PROJECT, SOLUTIONS
 
-pytestmark = pytest.mark.slow
+# Its tests share module-scoped fixtures (the site, the browser): pytest-xdist keeps them on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 BOOK = PROJECT / "book"
 ARTIFACTS = BOOK / "_build" / "test-artifacts"

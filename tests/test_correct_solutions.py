@@ -3,10 +3,7 @@ learner's kernel (where nbgrader runs the hidden cells) give them the same score
 
 import ast
 import importlib
-import json
-import os
 import pkgutil
-from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -27,23 +24,11 @@ def test_catalogue_covers_every_chapter_and_styles_are_distinct():
     assert len(set(IDS)) == len(IDS)
 
 
-def _parallel(function, items):
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return dict(zip(IDS, pool.map(function, items)))
-
-
-@pytest.fixture(scope="module")
-def cli_results(tmp_path_factory):
-    """Each correct submission, whole, graded through the CLI."""
-    def grade(variant):
-        folder = tmp_path_factory.mktemp("whole")
-        return grade_submission(variant.write(SOLUTIONS / f"{variant.chapter}.ipynb", folder), chapter=variant.chapter)
-    return _parallel(grade, CATALOGUE)
-
-
+# Each test grades its own submission, so that pytest-xdist (`make test`) spreads them over the cores.
 @pytest.mark.parametrize("variant", CATALOGUE, ids=IDS)
-def test_a_correct_solution_in_another_style_gets_full_marks(cli_results, variant):
-    result = cli_results[f"{variant.chapter}:{variant.style}"]
+def test_a_correct_solution_in_another_style_gets_full_marks(tmp_path, variant):
+    """Each correct submission, whole, graded through the CLI."""
+    result = grade_submission(variant.write(SOLUTIONS / f"{variant.chapter}.ipynb", tmp_path), chapter=variant.chapter)
     assert result.status == "ok", result.detail
     lost = {e.id: [f"{c.test}: {c.message}" for c in e.checks if c.outcome != "passed"]
             for e in result.exercises if e.points < e.max_points}
@@ -89,21 +74,14 @@ def _kernel_scores(path, chapter):
     return scores
 
 
-@pytest.fixture(scope="module")
-def both_ways(tmp_path_factory):
-    """Each correct submission, without its demos, graded by the CLI and in a kernel."""
-    def grade(variant):
-        folder = tmp_path_factory.mktemp("kernel")  # alone, as nbgrader autogrades it
-        path = _graded_cells_only(variant.write(SOLUTIONS / f"{variant.chapter}.ipynb", folder))
-        cli = grade_submission(path, chapter=variant.chapter)
-        return {e.id: e.points for e in cli.exercises}, _kernel_scores(path, variant.chapter)
-    return _parallel(grade, CATALOGUE)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", CATALOGUE, ids=IDS)
-def test_the_cli_and_the_learners_kernel_agree(both_ways, variant):
-    cli, kernel = both_ways[f"{variant.chapter}:{variant.style}"]
+def test_the_cli_and_the_learners_kernel_agree(tmp_path, variant):
+    """Each correct submission, without its demos (alone in its folder, as nbgrader autogrades it),
+    graded by the CLI and in a kernel."""
+    path = _graded_cells_only(variant.write(SOLUTIONS / f"{variant.chapter}.ipynb", tmp_path))
+    cli = {e.id: e.points for e in grade_submission(path, chapter=variant.chapter).exercises}
+    kernel = _kernel_scores(path, variant.chapter)
     full = {e.id: float(e.points) for e in exercises_of(variant.chapter)}
     assert kernel == cli
     assert cli == full

@@ -12,6 +12,9 @@ import torch
 from autograder.benchmarks import generation
 from autograder.references import load_reference
 
+# Its tests share a module-scoped fixture: pytest-xdist keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("generation_benchmark")
+
 
 @pytest.fixture(scope="module")
 def chapter():

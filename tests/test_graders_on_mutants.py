@@ -1,9 +1,7 @@
 """Each buggy submission loses exactly the points of the exercise it breaks and is diagnosed."""
 
 import importlib
-import os
 import pkgutil
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,19 +20,10 @@ def test_catalogue_names_distinct_misconceptions():
     assert set(names) <= set(MISCONCEPTIONS)
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every mutant graded, as many at a time as there are cores (each in its own processes)."""
-    def grade(mutant):
-        folder = tmp_path_factory.mktemp(mutant.misconception)
-        return grade_submission(edited_solution(folder, mutant.chapter, mutant.replacements), chapter=mutant.chapter)
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return dict(zip([m.misconception for m in CATALOGUE], pool.map(grade, CATALOGUE)))
-
-
+# Each test grades its own mutant, so that pytest-xdist (`make test`) spreads them over the cores.
 @pytest.mark.parametrize("mutant", CATALOGUE, ids=lambda m: f"{m.chapter}:{m.misconception}")
-def test_mutant_loses_its_exercise_points_and_is_diagnosed(graded, mutant):
-    result = graded[mutant.misconception]
+def test_mutant_loses_its_exercise_points_and_is_diagnosed(tmp_path, mutant):
+    result = grade_submission(edited_solution(tmp_path, mutant.chapter, mutant.replacements), chapter=mutant.chapter)
     assert result.status == "ok", result.detail
     lost = {e.id: e.max_points - e.points for e in result.exercises if e.points < e.max_points}
     assert lost == mutant.loses

@@ -8,6 +8,9 @@ from autograder.exercises import CHAPTERS
 from autograder.release import LOADER_MODULE, loader_copy, release_course
 from conftest import COURSE
 
+# Its tests share a module-scoped fixture: pytest-xdist keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("release")
+
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):

@@ -11,6 +11,9 @@ import torch
 
 from conftest import code_cell, contestant_process, write_notebook
 
+# Its tests share a module-scoped fixture (one contestant): pytest-xdist keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("wire_types")
+
 KINDS = '''
 import collections
 import dataclasses
