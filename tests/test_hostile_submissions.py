@@ -148,6 +148,10 @@ CASES = {
                                 {**FULL, SDPA: 1}, "ok"),
     "reads_the_judges_memory": ([prepend_to_body(SDPA, BODY, "    import os\n    open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n")],
                                 {**FULL, SDPA: 0}, "ok"),
+    # A restarted contestant is forked from the judge's zygote: its parent is still the judge.
+    "reads_the_judges_memory_after_a_restart": ([prepend_to_body(SOFTMAX, BODY, "    import os\n    os._exit(3)\n"),
+                                                 prepend_to_body(SELF, "def forward", "        import os\n        open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n")],
+                                                {**FULL, SOFTMAX: 0, SELF: 0.5}, "ok"),
     "not_json": ("{ this is not json", {SDPA: 0, CAUSAL: 0, SOFTMAX: 0, SELF: 0}, "ok"),
     "empty_file": ("", {SDPA: 0, CAUSAL: 0, SOFTMAX: 0, SELF: 0}, "ok"),
     "correct": ([], FULL, "ok"),
@@ -206,6 +210,7 @@ def test_a_notebook_of_another_course_is_invalid(graded):
     ("sleep_past_limit", "longer than 2 s"), ("memory_hog", "can't allocate memory"), ("sys_exit", "SystemExit"),
     ("keyboard_interrupt", "KeyboardInterrupt"), ("exception_in_forward", "boom"),
     ("os_exit", "exit code 3"), ("reads_the_judges_memory", "PermissionError"),
+    ("reads_the_judges_memory_after_a_restart", "PermissionError"),
 ])
 def test_the_reason_names_what_happened(graded, case, expected):
     records, _ = graded

@@ -7,8 +7,10 @@
     protocol.py    what crosses between them: the tasks, the key, the signed records
     wire.py        how values cross between the judge and the contestant (imports torch)
     limits.py      what confines them: resource limits, privileges dropped
+    zygote.py      fork servers: judges and contestants forked from processes that imported torch
 
-Imports go one way: parent -> protocol, limits <- judge, contestant (-> wire).
+Imports go one way, down: parent -> zygote, protocol, limits; judge -> zygote, protocol, wire,
+limits; contestant -> protocol, wire. A process starts the next by module name.
 """
 
 from autograder.sandbox.parent import (DEFAULT_LOAD_TIMEOUT, DEFAULT_MEMORY, DEFAULT_TEST_TIMEOUT, DEFAULT_TIMEOUT,

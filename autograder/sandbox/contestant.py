@@ -1,7 +1,8 @@
 """The contestant: the only process that runs a submission's code.
 
-The judge (``autograder.sandbox.judge``) starts it with one end of a socket pair: forked from
-itself before it holds any secret, or, to restart it, as ``python -m autograder.sandbox.contestant``.
+The judge (``autograder.sandbox.judge``) starts it with one end of a socket pair: forked from the
+judge's zygote (``zygote.Zygote``, a copy of the judge made before it held any secret), or, when
+the submission has killed the zygote, as ``python -m autograder.sandbox.contestant``.
 It loads the notebook's definitions, says what it loaded, then answers the judge's requests, one
 at a time: look up a name, get or set an attribute, call something, iterate, run a backward
 pass. It holds the learner's objects; the judge holds *handles* to them (``judge.Remote``).

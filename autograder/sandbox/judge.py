@@ -34,7 +34,7 @@ import torch
 
 from autograder import probes
 from autograder.probes import CheckFailed
-from autograder.sandbox import protocol, wire
+from autograder.sandbox import protocol, wire, zygote
 from autograder.sandbox.limits import confine_contestant, not_dumpable
 from autograder.sandbox.protocol import ContestantTask, JudgeTask
 from autograder.sandbox.wire import HANDLE, REFERENCE, SENT, Codec
@@ -191,7 +191,7 @@ class Contestant(Codec):
         self.reference_definitions = {}  # persistent id -> definition
         self.drop_to_nobody = drop_to_nobody
         self.on_start = on_start or (lambda process: None)
-        self.process = self.connection = None
+        self.process = self.connection = self.zygote = None
         self.starts = 0
         self.broken = None  # why it cannot be started again
         self.standins: dict[tuple, type] = {}
@@ -205,44 +205,51 @@ class Contestant(Codec):
         self.links: dict[int, tuple] = {}          # id(our copy) -> (link, copy, version on arrival)
 
     # ---- process -------------------------------------------------------------------------
-    def start(self, fork: bool = False):
-        """Start the contestant loading the notebook; ``wait_loaded`` reads what it loaded.
+    def start_zygote(self):
+        """Contestants are forks of a copy of this process from now on, which has imported torch
+        already: call it only before the judge holds anything the submission must not see (the
+        key, the reference)."""
+        self.zygote = zygote.Zygote(self._forked_main)
 
-        ``fork`` starts it as a copy of this process, which has imported torch already: only
-        before the judge holds anything the submission must not see (the key, the reference).
-        """
+    def start(self):
+        """Start the contestant loading the notebook; ``wait_loaded`` reads what it loaded."""
         self.starts += 1
         ours, theirs = socket.socketpair()
-        if fork:
-            self.process = _Forked(self._forked_main, ours, theirs)
+        self.process = self.zygote.fork(theirs) if self.zygote is not None else None
+        if self.process is None and self.zygote is not None:  # the submission killed or stopped it
+            self.zygote.close()
+            self.zygote = None
+            ours.close()
             theirs.close()
-            self.connection = Connection(ours.detach())
-            self.on_start(self.process)
-            return
-        task = ContestantTask(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep)
-        command = [sys.executable, "-P", "-m", "autograder.sandbox.contestant", *task.argv()]
-        with open(self.stderr, "ab") as stderr:
-            self.process = subprocess.Popen(
-                command, cwd=self.notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=stderr, pass_fds=(theirs.fileno(),), start_new_session=True,
-                preexec_fn=lambda: confine_contestant(self.memory, self.drop_to_nobody))
+            ours, theirs = socket.socketpair()  # not the pair a late fork of the zygote may hold
+        if self.process is None:
+            self.process = self._spawn(theirs)
         theirs.close()
         self.connection = Connection(ours.detach())
         self.on_start(self.process)
 
-    def _forked_main(self, ours, theirs):
+    def _spawn(self, theirs: socket.socket) -> subprocess.Popen:
+        task = ContestantTask(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep)
+        command = [sys.executable, "-P", "-m", "autograder.sandbox.contestant", *task.argv()]
+        with open(self.stderr, "ab") as stderr:
+            return subprocess.Popen(
+                command, cwd=self.notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr, pass_fds=(theirs.fileno(),), start_new_session=True,
+                preexec_fn=lambda: confine_contestant(self.memory, self.drop_to_nobody))
+
+    def _forked_main(self, fd: int):
+        """In a contestant forked from the zygote: what ``_spawn``'s command and limits do."""
         from autograder.sandbox.contestant import main
-        ours.close()
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)  # the judge's key arrives on its stdin: never ours
+        os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(os.open(self.stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
-        os.closerange(3, theirs.fileno())
-        os.closerange(theirs.fileno() + 1, 65536)
+        os.closerange(3, fd)
+        os.closerange(fd + 1, 65536)
         os.chdir(self.notebook.parent)
         confine_contestant(self.memory, self.drop_to_nobody)
-        main(ContestantTask(theirs.fileno(), str(self.notebook), self.load_timeout, self.keep))
+        main(ContestantTask(fd, str(self.notebook), self.load_timeout, self.keep))
 
     def wait_loaded(self) -> dict:
         """What the contestant loaded ({"problems", "names"}); raises ContestantDied if it did not."""
@@ -475,36 +482,6 @@ class Contestant(Codec):
         return self.standins[key]
 
 
-class _Forked:
-    """A forked child, with the parts of subprocess.Popen's interface that Contestant uses."""
-
-    def __init__(self, main, *args):
-        self.returncode = None
-        self.pid = os.fork()
-        if self.pid == 0:
-            code = 0
-            try:
-                main(*args)
-            except BaseException:
-                import traceback
-                traceback.print_exc()
-                code = 1
-            finally:
-                os._exit(code)
-
-    def poll(self):
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self):
-        if self.returncode is None:
-            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-        return self.returncode
-
-
 def _standin(name, bases, references):
     """A class for isinstance: a subclass of the first of ``bases`` we have imported ourselves
     (``references`` maps (chapter, name) to our reference definitions)."""
@@ -570,9 +547,12 @@ def reference_table(chapters) -> tuple[dict[int, tuple], dict[tuple, object]]:
     return table, definitions
 
 
-def _preload():
-    """Import what both processes need before forking, so that each does not import it again."""
+def preload():
+    """Import what the judge and the contestant need before forking, so that each does not import
+    it again: nothing here may load a reference or read a grader."""
     import pytest  # noqa: F401  (the judge's)
+    import autograder.pytest_plugin  # noqa: F401
+    import autograder.scoring  # noqa: F401
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -601,11 +581,12 @@ def main(task: JudgeTask):
     from autograder.pytest_plugin import run_graders
     from autograder.scoring import explain_missing
 
-    _preload()
+    preload()
     contestant = Contestant(Path(task.notebook), task.load_timeout, task.memory,
                             Path(task.outcomes).parent / "contestant-stderr.txt", {}, task.drop_to_nobody,
                             keep=tuple(e.name for e in exercises_of(task.chapter)))
-    contestant.start(fork=True)  # first, while we hold nothing secret; it loads as we go on
+    contestant.start_zygote()  # first, while we hold nothing secret
+    contestant.start()  # it loads the notebook as we go on
     key = protocol.receive_key(sys.stdin)
     sys.stdin.close()
     not_dumpable()
@@ -632,5 +613,8 @@ def main(task: JudgeTask):
 
 
 if __name__ == "__main__":
-    main(JudgeTask.from_argv(sys.argv[1:]))
+    if sys.argv[1] == "--zygote":  # the parent's zygote of judges (zygote.ForkServer)
+        zygote.serve(int(sys.argv[2]), preload, lambda argv: main(JudgeTask.from_argv(argv)))
+    else:
+        main(JudgeTask.from_argv(sys.argv[1:]))
     os._exit(0)

@@ -2,13 +2,14 @@
 
 The parent (this module, in the instructor's process) copies the submission into a scratch
 directory and starts the judge (``autograder.sandbox.judge``) in a new session under time, memory
-and file-size limits. The judge loads the reference and the graders and starts the
-contestant (``autograder.sandbox.contestant``), the only process that runs the submission's code,
-in the scratch directory's ``work/``, with no capabilities (as ``nobody`` when Python is
-readable by it). The parent reads back the judge's records (``protocol``), each signed with an
-HMAC under a key it sends the judge through a pipe: lines without a valid signature (a
-submission writing a fake results file) are dropped and counted. Points are computed here,
-by ``scoring.score``, from the plan of the graders' source.
+and file-size limits, as a fork of this thread's zygote of judges (``zygote.ForkServer``), which
+has imported torch once for all the submissions the thread grades. The judge loads the
+reference and the graders and starts the contestant (``autograder.sandbox.contestant``), the
+only process that runs the submission's code, in the scratch directory's ``work/``, with no
+capabilities (as ``nobody`` when Python is readable by it). The parent reads back the judge's
+records (``protocol``), each signed with an HMAC under a key it sends the judge through a pipe:
+lines without a valid signature (a submission writing a fake results file) are dropped and
+counted. Points are computed here, by ``scoring.score``, from the plan of the graders' source.
 
 Whatever the submission does (hang, exit, crash, allocate without end, fork) the parent gets
 a GradeResult that says what happened. Messages that quote the graders' or the reference's
@@ -19,12 +20,15 @@ submission ran (``GradeResult.warnings``; ``grade-all`` stops at the first such 
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +38,7 @@ from autograder.results import GradeResult
 from autograder.sandbox import protocol
 from autograder.sandbox.limits import NOBODY, limit_resources
 from autograder.sandbox.protocol import DONE, LOAD_TIMEOUT, LOADED, OUTCOME, JudgeTask, of_type
+from autograder.sandbox.zygote import ForkServer
 from autograder.scoring import detect_chapter, redact, score
 
 DEFAULT_TIMEOUT = 120.0  # seconds for the whole submission
@@ -41,6 +46,8 @@ DEFAULT_TEST_TIMEOUT = 20.0  # seconds for one grader test
 DEFAULT_LOAD_TIMEOUT = 60.0  # seconds for loading the notebook's definitions
 DEFAULT_MEMORY = 4 << 30  # bytes of address space
 
+
+_THREAD = threading.local()  # each grading thread's zygote of judges (a ForkServer)
 
 GRADERS_CHANGED = ("grader or reference files changed while this submission was graded: check them with "
                    "`git status autograder solutions` before trusting any later result")
@@ -85,20 +92,12 @@ def _judge(name: str, task: JudgeTask, timeout: float, env: dict) -> GradeResult
     """Run the judge on ``task``; score its authenticated records."""
     outcomes_file, stderr_file = Path(task.outcomes), Path(task.outcomes).parent / "stderr.txt"
     key = protocol.new_key()
-    command = [sys.executable, "-P", "-m", "autograder.sandbox.judge", *task.argv()]
     # Without root the contestant keeps the instructor's user: detect what it cannot be denied.
     # (Course developers who edit graders while grading set AUTOGRADER_TRUST_GRADER_FILES=1.)
     check_files = not task.drop_to_nobody and os.environ.get("AUTOGRADER_TRUST_GRADER_FILES") != "1"
     graders_before = _graders_state() if check_files else None
     with open(stderr_file, "wb") as stderr:
-        judge = subprocess.Popen(command, cwd=outcomes_file.parent, stdin=subprocess.PIPE,
-                                 stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True, env=env,
-                                 preexec_fn=lambda: limit_resources(task.memory))
-        try:
-            protocol.send_key(judge.stdin, key)
-            judge.stdin.close()
-        except OSError:
-            pass  # the judge died before reading its key; its status says why
+        judge = _start_judge(task, env, key, stderr.fileno())
         try:
             judge.wait(timeout=timeout)
             timed_out = False
@@ -117,6 +116,45 @@ def _judge(name: str, task: JudgeTask, timeout: float, env: dict) -> GradeResult
     if changed:
         result.warnings.append(GRADERS_CHANGED)
     return result
+
+
+def _start_judge(task: JudgeTask, env: dict, key: bytes, stderr: int):
+    """The judge, forked by this thread's zygote (or started as a new Python when it cannot be),
+    its key sent on its stdin."""
+    cwd = str(Path(task.outcomes).parent)
+    stdin, key_writer = os.pipe()
+    try:
+        request = {"argv": task.argv(), "env": env, "cwd": cwd, "memory": task.memory}
+        judge = _zygote().start(request, stdin, stderr)
+        if judge is None:
+            judge = subprocess.Popen([sys.executable, "-P", "-m", "autograder.sandbox.judge", *task.argv()], cwd=cwd,
+                                     stdin=stdin, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                     env=env, preexec_fn=lambda: limit_resources(task.memory))
+    finally:
+        os.close(stdin)
+    with open(key_writer, "wb", buffering=0) as writer:  # unbuffered: a closed pipe fails in the try
+        try:
+            protocol.send_key(writer, key)
+        except OSError:
+            pass  # the judge died before reading its key; its status says why
+    return judge
+
+
+def _zygote() -> ForkServer:
+    """This thread's zygote of judges, started on first use and again when it broke."""
+    zygote = getattr(_THREAD, "zygote", None)
+    if zygote is None or not zygote.usable():
+        home = _zygote_home()
+        zygote = _THREAD.zygote = ForkServer("autograder.sandbox.judge", _process_env(home), str(home))
+    return zygote
+
+
+@functools.cache
+def _zygote_home() -> Path:
+    """The zygotes' working and cache directory (the judges get the submission's): removed at exit."""
+    home = Path(tempfile.mkdtemp(prefix="judges-"))
+    atexit.register(shutil.rmtree, home, True)
+    return home
 
 
 def earlier_chapters(chapter: str) -> set[str]:
