@@ -20,8 +20,10 @@ submission ran (``GradeResult.warnings``; ``grade-all`` stops at the first such 
 
 from __future__ import annotations
 
+import ast
 import atexit
 import functools
+import json
 import os
 import shutil
 import signal
@@ -124,7 +126,8 @@ def _start_judge(task: JudgeTask, env: dict, key: bytes, stderr: int):
     cwd = str(Path(task.outcomes).parent)
     stdin, key_writer = os.pipe()
     try:
-        request = {"argv": task.argv(), "env": env, "cwd": cwd, "memory": task.memory}
+        request = {"argv": task.argv(), "env": env, "cwd": cwd, "memory": task.memory,
+                   "imports": sorted(set().union(*map(_notebook_imports, task.references)))}
         judge = _zygote().start(request, stdin, stderr)
         if judge is None:
             judge = subprocess.Popen([sys.executable, "-P", "-m", "autograder.sandbox.judge", *task.argv()], cwd=cwd,
@@ -147,6 +150,27 @@ def _zygote() -> ForkServer:
         home = _zygote_home()
         zygote = _THREAD.zygote = ForkServer("autograder.sandbox.judge", _process_env(home), str(home))
     return zygote
+
+
+@functools.cache
+def _notebook_imports(chapter: str) -> frozenset[str]:
+    """The modules a chapter's reference notebook imports at the top level of its cells: the
+    zygote imports them (their names only: it never reads a notebook) before it forks a judge."""
+    modules = set()
+    notebook = json.loads((SOLUTIONS / CHAPTERS[chapter].notebook).read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code" or cell["metadata"].get("nbgrader", {}).get("grade"):
+            continue  # prose, or hidden tests
+        try:
+            statements = ast.parse("".join(cell["source"])).body
+        except SyntaxError:
+            continue
+        for statement in statements:
+            if isinstance(statement, ast.Import):
+                modules.update(alias.name for alias in statement.names)
+            elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
+                modules.add(statement.module)
+    return frozenset(modules)
 
 
 @functools.cache

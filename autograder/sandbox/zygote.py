@@ -13,6 +13,7 @@ grading needs, in milliseconds rather than the seconds of a new Python that impo
 from __future__ import annotations
 
 import ctypes
+import importlib
 import json
 import os
 import select
@@ -171,9 +172,10 @@ class ForkServer:
         return not self.broken and self.process.poll() is None
 
     def start(self, request: dict, stdin: int, stderr: int) -> Forked | None:
-        """A child for ``request`` (argv, env, cwd, memory), reading ``stdin`` and writing
-        ``stderr``, in a session of its own; None when this server cannot fork it (then it is
-        broken, and the caller starts the process another way)."""
+        """A child for ``request`` (argv, env, cwd, memory, and the modules to import first, once
+        for every later child), reading ``stdin`` and writing ``stderr``, in a session of its own;
+        None when this server cannot fork it (then it is broken, and the caller starts the process
+        another way)."""
         if self.child is not None:
             self.child.wait()  # its exit status comes first
         try:
@@ -251,14 +253,25 @@ def serve(fd: int, preload, main) -> None:
         message, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
         if not message or len(fds) != 2:
             return  # the parent is gone
+        request = json.loads(message)
+        _import(request["imports"])
         pid = os.fork()
         if pid == 0:
             control.close()
-            _run(_become, json.loads(message), *fds, main)
+            _run(_become, request, *fds, main)
         for received in fds:
             os.close(received)
         control.sendall(str(pid).encode())
         control.sendall(str(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])).encode())
+
+
+def _import(modules: list[str]) -> None:
+    """Import what the submission's notebooks import (sklearn, say), as the child would."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # the child reports it, if it matters
 
 
 def _become(request: dict, stdin: int, stderr: int, main) -> None:
