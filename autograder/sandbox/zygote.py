@@ -148,6 +148,7 @@ def _run(function, *args) -> None:
 
 # ---- the parent's zygote of judges ------------------------------------------------------------
 READY_TIMEOUT = 120.0  # seconds a new fork server may take to import torch and the rest
+REQUEST_TIMEOUT = 60.0  # seconds it may take to import a request's modules and fork
 EXIT_TIMEOUT = 10.0  # seconds the parent waits for a killed child's exit status
 
 
@@ -182,7 +183,7 @@ class ForkServer:
             if not self.ready:
                 self.control.settimeout(READY_TIMEOUT)
                 self.ready = self.control.recv(16) == b"ready"
-            self.control.settimeout(FORK_TIMEOUT)
+            self.control.settimeout(REQUEST_TIMEOUT)  # a server the submission stopped must not stop us
             socket.send_fds(self.control, [json.dumps(request).encode()], [stdin, stderr])
             pid = self.control.recv(32)
         except OSError:
