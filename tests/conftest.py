@@ -1,6 +1,7 @@
 """Shared helpers for the project's own tests."""
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -9,6 +10,11 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 SOLUTIONS = PROJECT / "solutions"
 COURSE = PROJECT / "course"
+
+
+def cores_per_worker() -> int:
+    """How many submissions a test may grade at once: the cores, shared among pytest-xdist's workers."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
 def code_cell(source: str, grade_id: str | None = None, **nbgrader) -> nbformat.NotebookNode:

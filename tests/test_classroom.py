@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from autograder.classroom import find_submissions, grade_class, read_records
-from conftest import COURSE, PROJECT, SOLUTIONS, edited_solution
+from conftest import COURSE, PROJECT, SOLUTIONS, cores_per_worker, edited_solution
 
 CHAPTER = "01_self_attention"
 NOTEBOOK = f"{CHAPTER}.ipynb"
@@ -120,7 +120,7 @@ def test_results_go_into_the_nbgrader_gradebook(tmp_path, small_class):
     from autograder.release import generate_assignment, make_nbgrader_course
     course = make_nbgrader_course(tmp_path / "course", link=False)
     generate_assignment(course, CHAPTER)
-    records = grade_class(small_class, tmp_path / "results", jobs=2, progress=False)
+    records = grade_class(small_class, tmp_path / "results", jobs=cores_per_worker(), progress=False)
     done = subprocess.run([sys.executable, "-m", "autograder", "export-gradebook", str(tmp_path / "results"),
                            str(course)], cwd=PROJECT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from autograder.classroom import grade_class
-from conftest import SOLUTIONS
+from conftest import SOLUTIONS, cores_per_worker
+
+# Its tests read one class graded once (a module-scoped fixture): pytest-xdist keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("hostile")
 
 CHAPTER = "01_self_attention"
 SDPA, CAUSAL, SOFTMAX, SELF = ("ex01_scaled_dot_product_attention", "ex01_causal_mask",
@@ -177,7 +180,7 @@ def graded(tmp_path_factory):
     (root / "other_course").mkdir()
     (root / "other_course" / "homework.ipynb").write_text(json.dumps(OTHER_COURSE))
     out = tmp_path_factory.mktemp("results")
-    records = grade_class(root, out, jobs=2, progress=False, timeout=40, test_timeout=2, load_timeout=3,
+    records = grade_class(root, out, jobs=cores_per_worker(), progress=False, timeout=40, test_timeout=2, load_timeout=3,
                           memory=3 << 30)
     return {r["student"]: r for r in records}, out
 
