@@ -1,5 +1,6 @@
 """Shared helpers for the project's own tests."""
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,21 @@ COURSE = PROJECT / "course"
 def cores_per_worker() -> int:
     """How many submissions a test may grade at once: the cores, shared among pytest-xdist's workers."""
     return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def once_per_run(tmp_path_factory, name: str, compute):
+    """(folder, ``compute(folder)``): computed by the first pytest-xdist worker that asks, read back
+    by the others. pytest-xdist may hand some tests of a module to another worker, which would
+    otherwise run the module's expensive fixture a second time. ``compute`` returns JSON data."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's, never a past run's
+    folder, saved = shared / name, shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not saved.exists():
+            folder.mkdir(exist_ok=True)
+            saved.write_text(json.dumps(compute(folder)), encoding="utf-8")
+    return folder, json.loads(saved.read_text(encoding="utf-8"))
 
 
 def code_cell(source: str, grade_id: str | None = None, **nbgrader) -> nbformat.NotebookNode:

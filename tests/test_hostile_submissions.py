@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from autograder.classroom import grade_class
-from conftest import SOLUTIONS, cores_per_worker
+from conftest import SOLUTIONS, cores_per_worker, once_per_run
 
-# Its tests read one class graded once (a module-scoped fixture): pytest-xdist keeps them on one worker.
+# Its tests read one class graded once: pytest-xdist keeps them on one worker (and once_per_run makes sure).
 pytestmark = pytest.mark.xdist_group("hostile")
 
 CHAPTER = "01_self_attention"
@@ -165,24 +165,24 @@ OTHER_COURSE = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("class")
-    for name, (edits, _, _) in CASES.items():
-        folder = root / name
-        folder.mkdir()
-        if isinstance(edits, str):
-            text = edits
-        else:
-            notebook = reference()
-            for edit in edits:
-                edit(notebook)
-            text = json.dumps(notebook)
-        (folder / f"{CHAPTER}.ipynb").write_text(text, encoding="utf-8")
-    (root / "other_course").mkdir()
-    (root / "other_course" / "homework.ipynb").write_text(json.dumps(OTHER_COURSE))
-    out = tmp_path_factory.mktemp("results")
-    records = grade_class(root, out, jobs=cores_per_worker(), progress=False, timeout=40, test_timeout=2, load_timeout=3,
-                          memory=3 << 30)
-    return {r["student"]: r for r in records}, out
+    def grade(folder):
+        root = folder / "class"
+        for name, (edits, _, _) in CASES.items():
+            (root / name).mkdir(parents=True, exist_ok=True)
+            if isinstance(edits, str):
+                text = edits
+            else:
+                notebook = reference()
+                for edit in edits:
+                    edit(notebook)
+                text = json.dumps(notebook)
+            (root / name / f"{CHAPTER}.ipynb").write_text(text, encoding="utf-8")
+        (root / "other_course").mkdir(exist_ok=True)
+        (root / "other_course" / "homework.ipynb").write_text(json.dumps(OTHER_COURSE))
+        return grade_class(root, folder / "results", jobs=cores_per_worker(), progress=False, timeout=40,
+                           test_timeout=2, load_timeout=3, memory=3 << 30)
+    folder, records = once_per_run(tmp_path_factory, "hostile", grade)
+    return {r["student"]: r for r in records}, folder / "results"
 
 
 def test_there_are_at_least_25_hostile_cases():
