@@ -13,6 +13,29 @@ SOLUTIONS = PROJECT / "solutions"
 COURSE = PROJECT / "course"
 
 
+# Modules whose tests share one expensive module fixture: under `--dist loadgroup` (make test) each
+# runs whole on one pytest-xdist worker, as does each notebook that nbval runs (its cells share one
+# kernel, in order), while every other test goes wherever a worker is free. Named here rather than
+# with xdist_group marks, which pytest-xdist 3.8 silently ignores under pytest 9.2
+# (pytest-dev/pytest-xdist#1386): the other worker then waited on the fixture's lock.
+ONE_WORKER_MODULES = ("test_book.py", "test_generation_benchmark.py", "test_hostile_submissions.py",
+                      "test_release_is_fresh.py", "test_wire_types.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModulesOnOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module.endswith(".ipynb") or module.rpartition("/")[2] in ONE_WORKER_MODULES:
+                return module
+            return super()._split_scope(nodeid)
+    return ModulesOnOneWorker(config, log)
+
+
 def cores_per_worker() -> int:
     """How many submissions a test may grade at once: the cores, shared among pytest-xdist's workers."""
     return max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))

@@ -25,8 +25,9 @@ from autograder.exercises import CHAPTERS
 from autograder.misconceptions import MISCONCEPTIONS
 from conftest import COURSE, PROJECT, SOLUTIONS
 
-# Its tests share module-scoped fixtures (the site, the browser): pytest-xdist keeps them on one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+# Its tests share module-scoped fixtures (the site, the browser): conftest.ONE_WORKER_MODULES keeps them
+# on one worker.
+pytestmark = pytest.mark.slow
 
 BOOK = PROJECT / "book"
 ARTIFACTS = BOOK / "_build" / "test-artifacts"

@@ -12,8 +12,7 @@ import torch
 from autograder.benchmarks import generation
 from autograder.references import load_reference
 
-# Its tests share a module-scoped fixture: pytest-xdist keeps them on one worker.
-pytestmark = pytest.mark.xdist_group("generation_benchmark")
+# Its tests share a module-scoped fixture: conftest.ONE_WORKER_MODULES keeps them on one worker.
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from autograder.classroom import grade_class
 from conftest import SOLUTIONS, cores_per_worker, once_per_run
 
-# Its tests read one class graded once: pytest-xdist keeps them on one worker (and once_per_run makes sure).
-pytestmark = pytest.mark.xdist_group("hostile")
+# Its tests read one class graded once: conftest.ONE_WORKER_MODULES keeps them on one worker
+# (and once_per_run makes sure).
 
 CHAPTER = "01_self_attention"
 SDPA, CAUSAL, SOFTMAX, SELF = ("ex01_scaled_dot_product_attention", "ex01_causal_mask",

@@ -8,8 +8,7 @@ from autograder.exercises import CHAPTERS
 from autograder.release import LOADER_MODULE, loader_copy, release_course
 from conftest import COURSE
 
-# Its tests share a module-scoped fixture: pytest-xdist keeps them on one worker.
-pytestmark = pytest.mark.xdist_group("release")
+# Its tests share a module-scoped fixture: conftest.ONE_WORKER_MODULES keeps them on one worker.
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import torch
 
 from conftest import code_cell, contestant_process, write_notebook
 
-# Its tests share a module-scoped fixture (one contestant): pytest-xdist keeps them on one worker.
-pytestmark = pytest.mark.xdist_group("wire_types")
+# Its tests share a module-scoped fixture: conftest.ONE_WORKER_MODULES keeps them on one worker.
 
 KINDS = '''
 import collections
