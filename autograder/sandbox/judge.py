@@ -561,9 +561,15 @@ def preload():
         pass
     import autograder.sandbox.contestant  # noqa: F401
     import autograder.loader  # noqa: F401
-    # torch imports these on first use, 0.6 s each, in every judge or contestant that has not:
-    import torch.distributed.tensor  # noqa: F401  (torch.testing.assert_close, the graders' comparison)
-    import torch._dynamo  # noqa: F401  (some operations: true division on meta tensors, say)
+    # torch imports it on first use (0.6 s) in every judge that has not: torch.testing.assert_close,
+    # the graders' comparison, needs it.
+    import torch.distributed.tensor  # noqa: F401
+
+
+def preload_later():
+    """What only some submissions need, which the fork server imports once its first judge has
+    ended: a single ``grade`` does not wait for it, and every later judge and contestant has it."""
+    import torch._dynamo  # noqa: F401  (0.6 s: some operations import it, true division on meta tensors, say)
 
 
 class Records:
@@ -617,7 +623,7 @@ def main(task: JudgeTask):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--zygote":  # the parent's zygote of judges (zygote.ForkServer)
-        zygote.serve(int(sys.argv[2]), preload, lambda argv: main(JudgeTask.from_argv(argv)))
+        zygote.serve(int(sys.argv[2]), preload, lambda argv: main(JudgeTask.from_argv(argv)), preload_later)
     else:
         main(JudgeTask.from_argv(sys.argv[1:]))
     os._exit(0)

@@ -242,9 +242,10 @@ def _end(process: subprocess.Popen, control: socket.socket) -> None:
         process.wait()
 
 
-def serve(fd: int, preload, main) -> None:
+def serve(fd: int, preload, main, preload_later=None) -> None:
     """The fork server's side: import (``preload``), say so, then fork a child per request that
-    runs ``main(argv)``, and report its exit status."""
+    runs ``main(argv)``, and report its exit status. Once the first child has ended, import
+    what ``preload_later`` imports, for the children after it."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     not_dumpable()  # a contestant of our user may not read or change us, nor what we fork
     preload()
@@ -264,6 +265,9 @@ def serve(fd: int, preload, main) -> None:
             os.close(received)
         control.sendall(str(pid).encode())
         control.sendall(str(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])).encode())
+        if preload_later is not None:
+            preload_later()
+            preload_later = None
 
 
 def _import(modules: list[str]) -> None:
